@@ -1,0 +1,45 @@
+# cnnlab tasks. `make run` is the main job, `make test` the test suite; each sets itself up.
+#################################################################################
+# GLOBALS                                                                       #
+#################################################################################
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SOURCE ?=
+PROFILE ?= full
+SOURCE_ARG := $(if $(SOURCE),--source $(SOURCE),)
+
+.DEFAULT_GOAL := help
+
+#################################################################################
+# COMMANDS                                                                      #
+#################################################################################
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -r requirements.txt
+	$(PY) -m pip install --no-deps -e .
+	touch $@
+
+.PHONY: install
+## Create .venv with the pinned dependencies and cnnlab in editable mode
+install: $(VENV)/.installed
+
+.PHONY: run
+## Main job: prepare the data and print its summary (SOURCE=path/or/name, PROFILE=smoke|quick|full)
+run: install
+	$(VENV)/bin/cnnlab data info $(SOURCE_ARG) --profile $(PROFILE)
+
+.PHONY: test
+## Run the test suite (package tests and notebooks in the smoke profile)
+test: install
+	$(PY) -m pytest -q
+
+.PHONY: clean
+## Remove caches and run outputs (keeps .venv)
+clean:
+	rm -rf data/cache runs .pytest_cache
+
+.PHONY: help
+## Show this list
+help:
+	@awk '/^## /{d=substr($$0,4); next} /^[a-zA-Z_-]+:/{if(d){split($$1,t,":"); printf "  %-10s %s\n", t[1], d}; d=""}' $(MAKEFILE_LIST)

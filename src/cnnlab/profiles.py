@@ -1,0 +1,35 @@
+"""Run profiles: `smoke` (seconds, for tests and nbmake), `quick` (minutes on 2 CPU cores), `full`.
+
+The profile comes from the `profile` argument, else CNNLAB_PROFILE, else `quick`. Each later
+stage (training, transfer, comparison) reads its sizes and epochs from the same record.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+PROFILE_NAMES = ("smoke", "quick", "full")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    train_limit: int | None  # training images kept after the validation carve-out (stratified); None = all
+    val_limit: int | None  # validation images kept
+    test_limit: int | None  # test images kept
+
+
+PROFILES = {
+    "smoke": Profile("smoke", train_limit=500, val_limit=200, test_limit=200),
+    "quick": Profile("quick", train_limit=None, val_limit=None, test_limit=None),
+    "full": Profile("full", train_limit=None, val_limit=None, test_limit=None),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Resolve a profile by name, falling back to CNNLAB_PROFILE and then `quick`."""
+    name = name or os.environ.get("CNNLAB_PROFILE") or "quick"
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(PROFILE_NAMES)} (or set CNNLAB_PROFILE)")
+    return PROFILES[name]
