@@ -1,0 +1,1 @@
+"""Models: scratch CNNs (`scratch.py`) and pretrained backbones (`backbones.py`)."""
