@@ -1,0 +1,96 @@
+"""Batch augmentation, the in-memory loader, device choice and seeding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnnlab.data import AugmentConfig, BatchLoader, load_dataset
+from cnnlab.data import augment as aug
+from cnnlab.device import pick_device, seed_everything
+
+
+def _batch(n=8, size=16):
+    return torch.rand(n, 3, size, size, generator=torch.Generator().manual_seed(0))
+
+
+def test_translate_moves_each_image_by_its_own_shift():
+    x = _batch(64)
+    out = aug.random_translate(x, 4, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape
+    # A shift keeps a (16-4)x(16-4) block of each image intact somewhere; different images get different shifts.
+    shifts = set()
+    for i in range(len(x)):
+        for dy in range(-4, 5):
+            for dx in range(-4, 5):
+                ys, xs = slice(max(0, dy), 16 + min(0, dy)), slice(max(0, dx), 16 + min(0, dx))
+                src = x[i, :, max(0, -dy):16 - max(0, dy), max(0, -dx):16 - max(0, dx)]
+                if torch.equal(out[i, :, ys, xs], src):
+                    shifts.add((dy, dx))
+    assert len(shifts) > 5
+
+
+def test_flip_flips_about_half():
+    x = _batch(200)
+    out = aug.random_flip(x, torch.Generator().manual_seed(0))
+    flipped = sum(torch.equal(out[i], x[i].flip(2)) for i in range(200))
+    assert 70 < flipped < 130
+    assert all(torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(2)) for i in range(200))
+
+
+def test_other_augmentations_keep_shape_and_range():
+    x = _batch()
+    g = torch.Generator().manual_seed(0)
+    cfg = AugmentConfig(crop_padding=2, flip=True, jitter=0.4, rotate_degrees=15, zoom=0.2, cutout=6)
+    out = aug.augment_batch(x, cfg, g)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1 and not torch.equal(out, x)
+    assert aug.resize_batch(x, 40).shape == (8, 3, 40, 40)
+    assert aug.resize_batch(x, 8).shape == (8, 3, 8, 8)
+
+
+def test_loader_covers_every_image_once_per_epoch_and_normalises():
+    data = load_dataset("fake", val_size=0.1)
+    loader = BatchLoader(data.train, 64, data.mean, data.std, shuffle=True, seed=3)
+    labels = torch.cat([y for _, y in loader])
+    assert len(labels) == len(data.train) and len(loader) == -(-len(data.train) // 64)
+    assert torch.equal(labels.sort().values, data.train.labels.sort().values)
+    X = torch.cat([x for x, _ in BatchLoader(data.train, 64, data.mean, data.std)])
+    assert abs(X.mean().item()) < 0.05 and abs(X.std().item() - 1) < 0.05
+
+
+def test_loader_resizes_and_is_reproducible():
+    data = load_dataset("fake", val_size=0.1)
+    make = lambda: BatchLoader(data.train, 32, data.mean, data.std, shuffle=True, seed=5,  # noqa: E731
+                               augment=AugmentConfig(), image_size=48, channels_last=True)
+    x1, y1 = next(iter(make()))
+    x2, y2 = next(iter(make()))
+    assert x1.shape == (32, 3, 48, 48) and x1.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+def test_loader_refuses_mixed_sizes(folder_dataset):
+    data = load_dataset(folder_dataset, val_size=3)
+    with pytest.raises(ValueError, match="fix_size"):
+        BatchLoader(data.train, 4, data.mean, data.std)
+
+
+def test_device_choice_and_override(monkeypatch):
+    auto = pick_device()
+    assert auto.type in {"cuda", "mps", "cpu"}
+    assert pick_device("cpu").type == "cpu"
+    monkeypatch.setenv("CNNLAB_DEVICE", "cpu")
+    assert pick_device().type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA"):
+            pick_device("cuda")
+
+
+def test_seed_everything_repeats_random_streams():
+    import random
+
+    import numpy as np
+
+    seed_everything(7)
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    seed_everything(7)
+    assert a == (random.random(), np.random.rand(), torch.rand(1).item())
