@@ -1,0 +1,256 @@
+"""Readers turn one kind of source into decoded uint8 images, labels and class names.
+
+Every reader returns a `RawData`: per split, a list of (C, H, W) uint8 tensors (sizes may
+differ for folder images) and a list of int labels. Caching, validation splits and
+statistics live in `dataset.py`, so a reader only has to decode.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tarfile
+import urllib.error
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from .errors import DataError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+SPLIT_DIRS = ("train", "val", "test")
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+@dataclass
+class RawSplit:
+    images: list[torch.Tensor] = field(default_factory=list)  # each (3, H, W) uint8
+    labels: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RawData:
+    classes: list[str]
+    splits: dict[str, RawSplit]  # keys among train / val / test
+
+
+def decode_image(data: bytes | Path, where: str) -> torch.Tensor:
+    """Decode one image file to a (3, H, W) uint8 tensor; a clear error names the file."""
+    try:
+        with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as img:
+            img.load()  # force the full decode now so truncated files fail here, not later
+            array = np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(f"cannot read image {where}: {err}. Delete or replace this file and run again.") from err
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def _is_image(name: str) -> bool:
+    base = PurePosixPath(name).name
+    return not base.startswith(".") and PurePosixPath(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _assemble(items: Iterable[tuple[str, str, str, Callable[[], bytes | Path]]], total: int,
+              class_dirs: dict[str, set[str]], where: str, desc: str) -> RawData:
+    """Check the layout, then decode (split, class, name, loader) items with one progress bar."""
+    splits_present = [s for s in SPLIT_DIRS if s in class_dirs]
+    if "train" not in class_dirs or len(splits_present) < 2:
+        raise DataError(
+            f"{where} does not have the expected layout: it needs train/<class>/ images plus val/<class>/ "
+            f"or test/<class>/ images (found top-level folders: {sorted(class_dirs) or 'none'})."
+        )
+    classes = sorted(class_dirs["train"])
+    for split in splits_present[1:]:
+        if set(class_dirs[split]) != set(classes):
+            only_train = sorted(set(classes) - class_dirs[split])
+            only_other = sorted(class_dirs[split] - set(classes))
+            raise DataError(
+                f"{where}: class folders differ between train/ and {split}/ "
+                f"(only in train: {only_train or '-'}; only in {split}: {only_other or '-'}). "
+                "Every split needs the same class folders."
+            )
+    index = {c: i for i, c in enumerate(classes)}
+    raw = RawData(classes, {s: RawSplit() for s in splits_present})
+    counts = {(s, c): 0 for s in splits_present for c in classes}
+    for split, cls, name, load in tqdm(items, total=total, desc=desc, unit="img", leave=False):
+        raw.splits[split].images.append(decode_image(load(), f"{where}:{name}"))
+        raw.splits[split].labels.append(index[cls])
+        counts[(split, cls)] += 1
+    empty = [f"{s}/{c}" for (s, c), n in counts.items() if n == 0]
+    if empty:
+        raise DataError(f"{where}: empty class folder(s) {', '.join(empty)}. Add images or remove the folder from every split.")
+    return raw
+
+
+def read_folder(root: Path) -> RawData:
+    """A folder laid out as train/<class>/*, plus val/<class>/* and/or test/<class>/*."""
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder")
+    class_dirs = {s: {d.name for d in (root / s).iterdir() if d.is_dir() and not d.name.startswith(".")}
+                  for s in SPLIT_DIRS if (root / s).is_dir()}
+    files = []
+    for split, classes in class_dirs.items():
+        for cls in sorted(classes):
+            for path in sorted((root / split / cls).rglob("*")):
+                if path.is_file() and _is_image(path.name):
+                    files.append((split, cls, str(path.relative_to(root)), (lambda p=path: p)))
+    return _assemble(files, len(files), class_dirs, str(root), f"decoding {root.name}")
+
+
+def _safe_member_name(member: tarfile.TarInfo, archive: Path) -> PurePosixPath:
+    """Refuse members that could escape a destination: absolute, `..`, links, devices."""
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or member.name.startswith(("/", "\\")) or ".." in name.parts or ":" in name.parts[0]:
+        raise DataError(f"unsafe member {member.name!r} in {archive} (absolute path or '..'): refusing to read this archive.")
+    if member.issym() or member.islnk():
+        raise DataError(f"unsafe member {member.name!r} in {archive} (a link): refusing to read this archive.")
+    if not (member.isfile() or member.isdir()):
+        raise DataError(f"unsafe member {member.name!r} in {archive} (a device or special file): refusing to read this archive.")
+    return PurePosixPath(*[p for p in name.parts if p != "."])
+
+
+def read_archive(path: Path) -> RawData:
+    """A .tar/.tar.gz of the folder layout, read straight into memory: nothing is extracted to disk."""
+    try:
+        tar = tarfile.open(path)
+    except (tarfile.TarError, OSError) as err:
+        raise DataError(f"cannot open archive {path}: {err}") from err
+    with tar:
+        try:
+            members = tar.getmembers()
+        except (tarfile.TarError, OSError, EOFError) as err:
+            raise DataError(f"archive {path} is damaged: {err}. Download or build it again.") from err
+        names = [(m, _safe_member_name(m, path)) for m in members]
+        names = [(m, n) for m, n in names if n.parts]
+        # Tolerate one wrapping folder (e.g. cifar10/train/...), as archives are often built that way.
+        tops = {n.parts[0] for _, n in names}
+        if len(tops) == 1 and not tops & set(SPLIT_DIRS):
+            names = [(m, PurePosixPath(*n.parts[1:])) for m, n in names if len(n.parts) > 1]
+        class_dirs: dict[str, set[str]] = {}
+        files = []
+        for member, name in names:
+            parts = name.parts
+            if len(parts) >= 2 and parts[0] in SPLIT_DIRS and not parts[1].startswith("."):
+                if member.isdir() or len(parts) >= 3:
+                    class_dirs.setdefault(parts[0], set()).add(parts[1])
+                if member.isfile() and len(parts) >= 3 and _is_image(parts[-1]):
+                    files.append((parts[0], parts[1], str(name), member))
+        # Read in archive order: a gzip stream cannot seek backwards cheaply. The order is fixed by the file.
+        files.sort(key=lambda f: f[3].offset)
+        items = ((split, cls, name, (lambda m=member: tar.extractfile(m).read())) for split, cls, name, member in files)
+        try:
+            return _assemble(items, len(files), class_dirs, str(path), f"decoding {path.name}")
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as err:
+            raise DataError(f"archive {path} is damaged: {err}. Download or build it again.") from err
+
+
+def _cifar_class(name: str):
+    from torchvision import datasets
+
+    return {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100}[name]
+
+
+def download_cifar(name: str, root: Path) -> None:
+    """torchvision's real download (and md5 check); offline, an error that says how to use local data."""
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        _cifar_class(name)(str(root), train=True, download=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as err:
+        raise DataError(
+            f"{name} is not under {root} and could not be downloaded ({err}). With no internet, point at "
+            "local data instead: --source path/to/folder-or-archive (train/<class>/ and test/<class>/ images), "
+            "e.g. --source ../shared/data/cifar10-jpeg.tar.gz, or set CNNLAB_SOURCE to that path."
+        ) from err
+
+
+def read_torchvision_cifar(name: str, root: Path) -> RawData:
+    """CIFAR-10/100 files under `root`, read by torchvision's own loader (which verifies their md5)."""
+    splits = {}
+    for split, train in (("train", True), ("test", False)):
+        try:
+            ds = _cifar_class(name)(str(root), train=train, download=False)
+        except RuntimeError as err:
+            raise DataError(f"{name} files under {root} are missing or corrupted ({err}); delete them to download again.") from err
+        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()  # (N, 32, 32, 3) -> (N, 3, 32, 32)
+        splits[split] = RawSplit(list(images.unbind(0)), [int(t) for t in ds.targets])
+        classes = list(ds.classes)
+    return RawData(classes, splits)
+
+
+def cifar_files(name: str, root: Path) -> list[Path]:
+    """The files torchvision reads for `name`, for the cache key."""
+    folder = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[name]
+    base = root / folder
+    return sorted(p for p in base.glob("*") if p.is_file()) if base.is_dir() else []
+
+
+def make_fake(num_classes: int = 10, train_per_class: int = 60, test_per_class: int = 20,
+              size: int = 32, seed: int = 0) -> RawData:
+    """Synthetic but learnable images: each class has its own colour and stripe orientation plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    colours = torch.rand(num_classes, 3, 1, 1, generator=g) * 160 + 40
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    splits = {}
+    for split, n in (("train", train_per_class), ("test", test_per_class)):
+        images, labels = [], []
+        for c in range(num_classes):
+            angle = torch.tensor(np.pi * c / num_classes)
+            stripes = torch.sin((xx * torch.cos(angle) + yy * torch.sin(angle)) * 0.8) * 40
+            base = colours[c] + stripes
+            noise = torch.randn(n, 3, size, size, generator=g) * 30
+            batch = (base + noise).clamp(0, 255).to(torch.uint8)
+            images += list(batch.unbind(0))
+            labels += [c] * n
+        splits[split] = RawSplit(images, labels)
+    return RawData([f"class_{c}" for c in range(num_classes)], splits)
+
+
+def write_cifar_pickles(root: Path, name: str, raw: RawData) -> None:
+    """Write `raw` in CIFAR's python-pickle format (used by tests to run the real torchvision loader offline)."""
+    is10 = name == "cifar10"
+    base = root / ("cifar-10-batches-py" if is10 else "cifar-100-python")
+    base.mkdir(parents=True, exist_ok=True)
+    label_key = "labels" if is10 else "fine_labels"
+
+    def dump(path: Path, split: RawSplit) -> None:
+        data = np.stack([img.numpy().reshape(-1) for img in split.images]).astype(np.uint8)
+        with open(path, "wb") as f:
+            pickle.dump({"data": data, label_key: list(split.labels)}, f)
+
+    if is10:
+        train = raw.splits["train"]
+        chunks = np.array_split(np.arange(len(train.labels)), 5)
+        for i, idx in enumerate(chunks, 1):
+            dump(base / f"data_batch_{i}", RawSplit([train.images[j] for j in idx], [train.labels[j] for j in idx]))
+        dump(base / "test_batch", raw.splits["test"])
+        meta = {"label_names": raw.classes}
+        meta_name = "batches.meta"
+    else:
+        dump(base / "train", raw.splits["train"])
+        dump(base / "test", raw.splits["test"])
+        meta = {"fine_label_names": raw.classes}
+        meta_name = "meta"
+    with open(base / meta_name, "wb") as f:
+        pickle.dump(meta, f)
+
+
+def is_archive(path: Path) -> bool:
+    return path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def source_files(path: Path) -> list[Path]:
+    """Files whose identity keys the cache for a folder or archive source."""
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+def file_fingerprint(paths: list[Path]) -> list[tuple[str, int, int]]:
+    return [(os.fspath(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
