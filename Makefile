@@ -8,6 +8,9 @@ PY := $(VENV)/bin/python
 SOURCE ?=
 PROFILE ?= full
 SOURCE_ARG := $(if $(SOURCE),--source $(SOURCE),)
+# Notebooks under test use the shared CIFAR-10 mirror when it is beside the checkout, else synthetic data.
+SHARED_CIFAR := $(abspath ../shared/data/cifar10-jpeg.tar.gz)
+TEST_SOURCE ?= $(if $(wildcard $(SHARED_CIFAR)),$(SHARED_CIFAR),fake)
 
 .DEFAULT_GOAL := help
 
@@ -32,12 +35,13 @@ run: install
 .PHONY: test
 ## Run the test suite (package tests and notebooks in the smoke profile)
 test: install
-	$(PY) -m pytest -q
+	CNNLAB_PROFILE=smoke CNNLAB_SOURCE=$(TEST_SOURCE) CNNLAB_HOME=$(CURDIR)/build/smoke \
+		$(PY) -m pytest -q tests --nbmake notebooks
 
 .PHONY: clean
 ## Remove caches and run outputs (keeps .venv)
 clean:
-	rm -rf data/cache runs .pytest_cache
+	rm -rf data/cache runs build .pytest_cache
 
 .PHONY: help
 ## Show this list

@@ -1,0 +1,32 @@
+"""Tiny helpers to write the tutorial notebooks from Python (keeps them output-free and diffable).
+
+Usage: `python tools/make_notebooks.py` rewrites notebooks/*.ipynb from the cell lists there.
+"""
+
+from __future__ import annotations
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+
+def md(text: str, slide: str | None = "-", tags: tuple[str, ...] = ()):
+    cell = new_markdown_cell(text.strip())
+    cell.metadata["slideshow"] = {"slide_type": slide or "-"}
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def code(src: str, slide: str | None = "-", tags: tuple[str, ...] = ()):
+    cell = new_code_cell(src.strip())
+    cell.metadata["slideshow"] = {"slide_type": slide or "-"}
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+def write(path, cells) -> None:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nbformat.write(nb, path)
