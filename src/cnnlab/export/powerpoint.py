@@ -1,0 +1,195 @@
+"""PowerPoint deck (python-pptx) with the same slides as the reveal.js deck.
+
+Layouts are drawn on the blank layout because the default template's placeholders are
+positioned for 4:3 and the deck is 16:9.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+from pptx import Presentation
+from pptx.dml.color import RGBColor
+from pptx.enum.shapes import MSO_SHAPE
+from pptx.enum.text import MSO_AUTO_SIZE, PP_ALIGN
+from pptx.util import Emu, Inches, Pt
+
+from .deck import deck_notebook
+from .meta import meta_items, title_of
+from .slide_model import Paragraph, Slide, slides_from_deck
+
+WIDTH, HEIGHT = Inches(13.333), Inches(7.5)
+MARGIN = Inches(0.5)
+BODY_TOP, BODY_BOTTOM = Inches(1.45), Inches(7.0)
+GAP = Inches(0.2)
+TEXT_COLUMN = Inches(4.4)  # text beside figures/tables
+MAX_TABLE_ROWS, MAX_TABLE_COLS = 15, 8
+
+INK = RGBColor(0x1D, 0x2A, 0x3A)
+ACCENT = RGBColor(0x3B, 0x6E, 0xA5)
+MUTED = RGBColor(0x5A, 0x6B, 0x80)
+STRIPE = RGBColor(0xF3, 0xF6, 0xFA)
+WHITE = RGBColor(0xFF, 0xFF, 0xFF)
+
+
+def _textbox(slide, left: int, top: int, width: int, height: int):
+    frame = slide.shapes.add_textbox(left, top, width, height).text_frame
+    frame.word_wrap = True
+    return frame
+
+
+def _title(slide, text: str) -> None:
+    frame = _textbox(slide, MARGIN, Inches(0.3), WIDTH - 2 * MARGIN, Inches(0.95))
+    frame.auto_size = MSO_AUTO_SIZE.TEXT_TO_FIT_SHAPE
+    run = frame.paragraphs[0].add_run()
+    run.text = text
+    run.font.size, run.font.bold, run.font.color.rgb = Pt(34), True, INK
+    bar = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, MARGIN, Inches(1.22), Inches(1.2), Inches(0.06))
+    bar.fill.solid()
+    bar.fill.fore_color.rgb = ACCENT
+    bar.line.fill.background()
+
+
+def _text_size(paragraphs: list[Paragraph]) -> int:
+    lines = sum(p.text.count("\n") + 1 + len(p.text) // 70 for p in paragraphs)
+    return 24 if lines <= 8 else 20 if lines <= 12 else 16 if lines <= 16 else 13
+
+
+def _paragraphs(slide, paragraphs: list[Paragraph], left: int, top: int, width: int, height: int) -> None:
+    frame = _textbox(slide, left, top, width, height)
+    frame.auto_size = MSO_AUTO_SIZE.TEXT_TO_FIT_SHAPE
+    size = _text_size(paragraphs)
+    for i, para in enumerate(paragraphs):
+        p = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+        p.space_after = Pt(6)
+        prefix = ("    " * para.level + ("• " if para.level == 0 else "– ")) if para.bullet else ""
+        run = p.add_run()
+        run.text = prefix + para.text
+        run.font.color.rgb = INK
+        if para.monospace:
+            run.font.name, run.font.size = "Consolas", Pt(max(size - 6, 10))
+        else:
+            run.font.size = Pt(size + 2 if para.heading else size)
+            run.font.bold = para.heading
+
+
+def _picture(slide, data: bytes, left: int, top: int, width: int, height: int) -> None:
+    """Largest size that fits the box with the image's aspect ratio, centred."""
+    w_px, h_px = Image.open(BytesIO(data)).size
+    scale = min(width / w_px, height / h_px)
+    w, h = int(w_px * scale), int(h_px * scale)
+    slide.shapes.add_picture(BytesIO(data), left + (width - w) // 2, top + (height - h) // 2, w, h)
+
+
+def _cell_text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+
+def _table(slide, df: pd.DataFrame, left: int, top: int, width: int, height: int) -> None:
+    """A real pptx table, font and column widths sized to the box; long tables are cut with a note."""
+    more_rows = len(df) - MAX_TABLE_ROWS
+    df = df.iloc[:MAX_TABLE_ROWS, :MAX_TABLE_COLS]
+    header = [str(c) for c in df.columns]
+    body = [[_cell_text(v) for v in row] for row in df.itertuples(index=False)]
+    if more_rows > 0:
+        body.append([f"… {more_rows} more rows"] + [""] * (len(header) - 1))
+    n_rows, n_cols = len(body) + 1, max(len(header), 1)
+    font = max(9, min(22, int(Emu(height).pt / (n_rows * 1.9))))
+    chars = [max([len(header[j])] + [len(r[j]) for r in body]) + 2 for j in range(n_cols)]
+    natural = sum(chars) * Pt(font * 0.65)
+    total = min(width, max(natural, Inches(2.2) * min(n_cols, 3)))
+    row_h = Pt(font * 1.9)
+    shape = slide.shapes.add_table(n_rows, n_cols, left + (width - total) // 2, top, total, row_h * n_rows)
+    table = shape.table
+    for j, c in enumerate(chars):
+        table.columns[j].width = int(total * c / sum(chars))
+    for i in range(n_rows):
+        table.rows[i].height = row_h
+        for j in range(n_cols):
+            cell = table.cell(i, j)
+            cell.text = header[j] if i == 0 else body[i - 1][j]
+            cell.margin_top = cell.margin_bottom = Pt(2)
+            cell.fill.solid()
+            cell.fill.fore_color.rgb = ACCENT if i == 0 else (STRIPE if i % 2 else WHITE)
+            for p in cell.text_frame.paragraphs:
+                p.alignment = PP_ALIGN.LEFT if j == 0 or i == 0 else PP_ALIGN.RIGHT
+                for run in p.runs:
+                    run.font.size, run.font.bold = Pt(font), i == 0
+                    run.font.color.rgb = WHITE if i == 0 else INK
+
+
+def _visuals(slide, content: Slide, left: int, top: int, width: int, height: int) -> None:
+    items: list[tuple[str, Any]] = [("image", d) for d in content.images] + [("table", t) for t in content.tables]
+    cols = len(items) if len(items) <= 3 else math.ceil(len(items) / 2)
+    rows = math.ceil(len(items) / cols)
+    cw, ch = (width - GAP * (cols - 1)) // cols, (height - GAP * (rows - 1)) // rows
+    for k, (kind, item) in enumerate(items):
+        x, y = left + (k % cols) * (cw + GAP), top + (k // cols) * (ch + GAP)
+        (_picture if kind == "image" else _table)(slide, item, x, y, cw, ch)
+
+
+def _title_slide(prs, meta: Mapping[str, Any]) -> None:
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    frame = _textbox(slide, MARGIN, Inches(2.0), WIDTH - 2 * MARGIN, Inches(1.4))
+    p = frame.paragraphs[0]
+    p.alignment = PP_ALIGN.CENTER
+    run = p.add_run()
+    run.text = title_of(meta)
+    run.font.size, run.font.bold, run.font.color.rgb = Pt(40), True, INK
+    # A borderless two-column table keeps labels and values aligned even when a value wraps.
+    items = meta_items(meta)
+    if not items:
+        return
+    shape = slide.shapes.add_table(len(items), 2, Inches(1.9), Inches(3.7), Inches(9.5), Inches(0.5) * len(items))
+    table = shape.table
+    table.first_row = table.horz_banding = False
+    table.columns[0].width, table.columns[1].width = Inches(3.2), Inches(6.3)
+    for i, (label, value) in enumerate(items):
+        for j, (text, align, color, bold) in enumerate(((label, PP_ALIGN.RIGHT, MUTED, False),
+                                                        (value, PP_ALIGN.LEFT, INK, True))):
+            cell = table.cell(i, j)
+            cell.fill.background()
+            cell.text = text
+            p = cell.text_frame.paragraphs[0]
+            p.alignment = align
+            for run in p.runs:
+                run.font.size, run.font.color.rgb, run.font.bold = Pt(22), color, bold
+
+
+def _content_slide(prs, content: Slide, fallback_title: str) -> None:
+    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    _title(slide, content.title or fallback_title)
+    width, height = WIDTH - 2 * MARGIN, BODY_BOTTOM - BODY_TOP
+    if content.paragraphs and content.visuals:
+        _paragraphs(slide, content.paragraphs, MARGIN, BODY_TOP, TEXT_COLUMN, height)
+        offset = TEXT_COLUMN + GAP
+        _visuals(slide, content, MARGIN + offset, BODY_TOP, width - offset, height)
+    elif content.paragraphs:
+        _paragraphs(slide, content.paragraphs, MARGIN, BODY_TOP, width, height)
+    elif content.visuals:
+        _visuals(slide, content, MARGIN, BODY_TOP, width, height)
+    if content.notes:
+        slide.notes_slide.notes_text_frame.text = "\n\n".join(content.notes)
+
+
+def export_pptx(executed_notebooks: Iterable[Path], pptx_path: Path, meta: Mapping[str, Any]) -> Path:
+    """Write the deck as .pptx: title slide, then one slide per slide/subslide of the reveal.js deck."""
+    prs = Presentation()
+    prs.slide_width, prs.slide_height = WIDTH, HEIGHT
+    previous_title = title_of(meta)
+    for content in slides_from_deck(deck_notebook([Path(p) for p in executed_notebooks], meta)):
+        if content.is_title:
+            _title_slide(prs, meta)
+            continue
+        _content_slide(prs, content, previous_title)
+        previous_title = content.title or previous_title  # untitled continuation slides keep the last title
+    pptx_path = Path(pptx_path)
+    pptx_path.parent.mkdir(parents=True, exist_ok=True)
+    prs.save(pptx_path)
+    return pptx_path

