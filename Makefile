@@ -28,9 +28,15 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 install: $(VENV)/.installed
 
 .PHONY: run
-## Main job: prepare the data and print its summary (SOURCE=path/or/name, PROFILE=smoke|quick|full)
+## Main job: data summary, then run every notebook (training what is missing) and export report/ and slides/
 run: install
 	$(VENV)/bin/cnnlab data info $(SOURCE_ARG) --profile $(PROFILE)
+	$(VENV)/bin/cnnlab report $(SOURCE_ARG) --profile $(PROFILE)
+
+.PHONY: report
+## Execute the notebooks (PROFILE=...) and export report/ and slides/ (no training beyond what the notebooks do)
+report: install
+	$(VENV)/bin/cnnlab report $(SOURCE_ARG) --profile $(PROFILE)
 
 .PHONY: test
 ## Run the test suite (package tests and notebooks in the smoke profile)

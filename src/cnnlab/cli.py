@@ -7,6 +7,7 @@ import sys
 import time
 
 from .data import DataError
+from .models.backbones import BACKBONES, WeightsUnavailableError
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -41,6 +42,71 @@ def cmd_data_info(args: argparse.Namespace) -> None:
     print(f"loaded in   {seconds:.2f} s")
 
 
+def _print_metrics(m: dict, out_dir) -> None:
+    print(f"test accuracy {m['test_accuracy']:.4f}   macro F1 {m['macro_f1']:.4f}   params {m['params']:,}"
+          f"   {m['images_per_second']:.0f} img/s on {m['device']}")
+    if "train_seconds" in m:
+        print(f"trained {m['epochs']} epochs in {m['train_seconds']:.1f} s ({m['profile']} profile)")
+    print(f"wrote {out_dir}/metrics.json")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    common = dict(profile=args.profile, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
+                  seed=args.seed, train_fraction=args.train_fraction, resume=not args.restart)
+    if args.backbone:  # transfer learning from a pretrained backbone
+        from .transfer import transfer_run
+
+        out = args.out or f"runs/{args.backbone}-{args.strategy}"
+        metrics = transfer_run(args.backbone, args.strategy, args.source, out, image_size=args.image_size,
+                               pretrained=args.pretrained, binary=args.binary, head=args.head,
+                               unfreeze=args.unfreeze, **common)
+        extra = f"   ROC-AUC {metrics['roc_auc']:.4f}" if metrics.get("roc_auc") is not None else ""
+        print(f"{args.backbone} ({args.strategy}, {metrics['image_size']} px){extra}: features "
+              f"{metrics['feature_seconds']:.1f} s{' (cached)' if metrics['feature_cache_hit'] else ''}")
+    else:
+        from .runs import train_run
+
+        out = args.out or f"runs/{args.model}"
+        metrics = train_run(args.model, args.source, out, **common)
+    _print_metrics(metrics, out)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from .checkpoint import write_json_atomic
+    from .runs import evaluate_saved
+
+    metrics = evaluate_saved(args.run, source=args.source, device=args.device)
+    print(metrics["report"])
+    _print_metrics(metrics, args.run)
+    write_json_atomic(metrics, f"{args.run}/eval.json")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    import os
+    from pathlib import Path
+
+    from . import paths
+    from .data import load_dataset, resolve_source
+    from .device import describe_device, pick_device
+    from .export import build
+
+    source = resolve_source(args.source)
+    if Path(source).expanduser().exists():
+        source = str(Path(source).expanduser().resolve())  # notebooks run in notebooks/, not here
+    data = load_dataset(source, profile=args.profile)  # fail fast (and cache) before starting kernels
+    label = "CIFAR-10 (JPEG q75 mirror)" if data.name == "cifar10-jpeg" else data.name
+    meta = {"data": f"{label}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images, "
+                    f"{data.num_classes} classes", "device": describe_device(pick_device(args.device))}
+    env = {"CNNLAB_SOURCE": source, **({"CNNLAB_DEVICE": args.device} if args.device else {})}
+    if "CNNLAB_HOME" in os.environ:
+        env["CNNLAB_HOME"] = os.environ["CNNLAB_HOME"]
+    out = build(args.profile or "quick", paths.PROJECT_ROOT / "notebooks", Path(args.report_dir or paths.report_dir()),
+                Path(args.slides_dir or paths.slides_dir()), meta, env_extra=env)
+    for key in ("report", "slides", "pptx"):
+        print(f"{key:<7} {out[key]}")
+    print(f"notebooks ran in {out['meta']['wall_time_s']:.0f} s ({out['meta']['profile']} profile, {meta['device']})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cnnlab", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +114,41 @@ def build_parser() -> argparse.ArgumentParser:
     info = data.add_parser("info", help="images per split and class, image size, mean/std, cache location")
     _add_data_args(info)
     info.set_defaults(func=cmd_data_info)
+
+    train = sub.add_parser("train", help="train a model; writes model.pth, history.json, metrics.json into --out")
+    _add_data_args(train)
+    train.add_argument("--model", default="fast", choices=["fast", "baseline", "residual"])
+    train.add_argument("--out", default=None, help="run folder (default runs/MODEL); an unfinished run there resumes")
+    train.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
+    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
+    train.add_argument("--train-fraction", type=float, default=None, help="train on this stratified share (e.g. 0.01)")
+    train.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
+    transfer = train.add_argument_group("transfer learning (--backbone switches from --model to a pretrained backbone)")
+    transfer.add_argument("--backbone", default=None, choices=BACKBONES, metavar="NAME",
+                          help=f"one of {', '.join(BACKBONES)}; efficientnet_lite0/1/2 need no download")
+    transfer.add_argument("--strategy", default="frozen", choices=["frozen", "partial", "finetune"],
+                          help="frozen: head on cached features; partial: last --unfreeze stages too; finetune: all")
+    transfer.add_argument("--image-size", type=int, default=None, help="input size in px (default: the profile's)")
+    transfer.add_argument("--pretrained", default="imagenet", choices=["imagenet", "none"],
+                          help="none = same architecture from random weights (ablation)")
+    transfer.add_argument("--binary", action="store_true", help="two classes: one logit, BCE loss, ROC-AUC reported")
+    transfer.add_argument("--unfreeze", type=int, default=None, help="backbone stages to train (partial; default 2)")
+    transfer.add_argument("--head", default="linear", choices=["linear", "mlp"])
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="re-evaluate a saved run on the test split")
+    ev.add_argument("run", help="run folder holding model.pth")
+    ev.add_argument("--source", default=None, help="default: the source the run was trained on")
+    ev.add_argument("--device", default=None)
+    ev.set_defaults(func=cmd_evaluate)
+
+    report = sub.add_parser("report", help="execute the notebooks and export report/, slides/ (HTML deck and .pptx)")
+    _add_data_args(report)
+    report.add_argument("--device", default=None)
+    report.add_argument("--report-dir", default=None, help="default: report/")
+    report.add_argument("--slides-dir", default=None, help="default: slides/")
+    report.set_defaults(func=cmd_report)
     return parser
 
 
@@ -55,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except DataError as err:
+    except (DataError, FileNotFoundError, WeightsUnavailableError) as err:
         print(f"cnnlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

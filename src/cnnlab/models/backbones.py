@@ -52,22 +52,57 @@ class TransferNet(nn.Module):
     """
 
     def __init__(self, name: str, backbone: nn.Module, head: nn.Module, feature_dim: int, pretrained: str,
-                 backbone_lr_scale: float = 0.1):
+                 backbone_lr_scale: float = 0.1, binary: bool = False):
         super().__init__()
         self.name, self.pretrained, self.feature_dim = name, pretrained, feature_dim
         self.backbone, self.head = backbone, head
         self.backbone_lr_scale = backbone_lr_scale
+        self.binary = binary  # the head emits one logit z; forward shows it as the two columns [0, z]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised images -> (B, feature_dim) globally pooled features."""
         return self.backbone(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.forward_features(x))
+        return self.logits(self.head(self.forward_features(x)))
+
+    def logits(self, head_out: torch.Tensor) -> torch.Tensor:
+        """Head output -> (B, C) class logits; a binary head's single logit z becomes [0, z].
+
+        softmax([0, z]) = [1 - sigmoid(z), sigmoid(z)] and cross-entropy over [0, z] equals
+        BCEWithLogitsLoss(z), so every metric, argmax and loss of a C-way model applies as is.
+        """
+        return torch.cat([torch.zeros_like(head_out), head_out], 1) if self.binary else head_out
 
     def blocks(self) -> list[nn.Module]:
         """Backbone stages in forward order; together they hold every backbone parameter."""
         return _stages(self.name, self.backbone)
+
+    def forward_until(self, x: torch.Tensor, cut: int) -> torch.Tensor:
+        """Images -> activations after the first `cut` stages (the frozen part of `partial`)."""
+        for i in range(cut):
+            x = _run_stage(self.name, self.backbone, i, self.blocks()[i], x)
+        return x
+
+    def forward_from(self, h: torch.Tensor, cut: int) -> torch.Tensor:
+        """Activations after `cut` stages -> pooled features: the rest of the backbone."""
+        stages = self.blocks()
+        for i in range(cut, len(stages)):
+            h = _run_stage(self.name, self.backbone, i, stages[i], h)
+        return _pool(self.name, self.backbone, h)
+
+    def train(self, mode: bool = True) -> "TransferNet":
+        """Like nn.Module.train, but BatchNorm layers whose parameters are all frozen stay in eval mode.
+
+        A frozen layer should compute what it computed on ImageNet; in train mode BatchNorm would
+        still normalise with batch statistics and overwrite its running averages.
+        """
+        super().train(mode)
+        if mode:
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and not any(p.requires_grad for p in m.parameters()):
+                    m.eval()
+        return self
 
     def param_groups(self, lr: float, weight_decay: float, log: Callable[[str], None] | None = print) -> list[dict]:
         """The trainer's hook (`cnnlab.train.make_optimizer`): see the module-level `param_groups`."""
@@ -79,28 +114,34 @@ class TransferNet(nn.Module):
 
 def make_head(feature_dim: int, num_classes: int, head: Head = "linear", dropout: float = 0.2,
               hidden: int = 512) -> nn.Module:
-    """A fresh classifier: dropout + linear (the usual choice), or a one-hidden-layer MLP."""
+    """A fresh classifier on pooled features: dropout + linear (the usual choice), or the
+    coursework's dense + ReLU + BatchNorm + dropout -> output MLP. `num_classes` outputs (1 for binary)."""
     if head == "linear":
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, num_classes))
     if head == "mlp":
-        return nn.Sequential(nn.Dropout(dropout), nn.Linear(feature_dim, hidden), nn.ReLU(inplace=True),
-                             nn.Dropout(dropout), nn.Linear(hidden, num_classes))
+        return nn.Sequential(nn.Linear(feature_dim, hidden), nn.ReLU(inplace=True), nn.BatchNorm1d(hidden),
+                             nn.Dropout(max(dropout, 0.3)), nn.Linear(hidden, num_classes))
     raise ValueError(f"unknown head {head!r}; use 'linear' or 'mlp'")
 
 
 def build_backbone(name: str = DEFAULT_BACKBONE, num_classes: int = 10, pretrained: Pretrained = "imagenet",
-                   head: Head = "linear", dropout: float = 0.2, backbone_lr_scale: float = 0.1) -> TransferNet:
+                   head: Head = "linear", dropout: float = 0.2, backbone_lr_scale: float = 0.1,
+                   binary: bool = False) -> TransferNet:
     """A pretrained (or, with pretrained='none', randomly initialised) backbone plus a new head.
 
-    `backbone_lr_scale` is what `model.param_groups` multiplies the backbone's lr by.
+    `backbone_lr_scale` is what `model.param_groups` multiplies the backbone's lr by. With
+    `binary` (two classes only) the head has a single output, trained with BCEWithLogitsLoss.
     """
     _check_name(name)
     if pretrained not in ("imagenet", "none"):
         raise ValueError(f"pretrained must be 'imagenet' or 'none', not {pretrained!r}")
+    if binary and num_classes != 2:
+        raise ValueError(f"a binary (single-logit) head needs exactly 2 classes, got {num_classes}")
     full = imagenet_model(name, pretrained=pretrained)
     backbone, feature_dim = _strip_classifier(name, full)
-    return TransferNet(name, backbone, make_head(feature_dim, num_classes, head, dropout), feature_dim, pretrained,
-                       backbone_lr_scale)
+    outputs = 1 if binary else num_classes
+    return TransferNet(name, backbone, make_head(feature_dim, outputs, head, dropout), feature_dim, pretrained,
+                       backbone_lr_scale, binary)
 
 
 def imagenet_model(name: str = DEFAULT_BACKBONE, pretrained: Pretrained = "imagenet") -> nn.Module:
@@ -283,6 +324,24 @@ def _stages(name: str, backbone: nn.Module) -> list[nn.Module]:
                 current = []
         return stages
     raise AssertionError(name)
+
+
+def _run_stage(name: str, backbone: nn.Module, i: int, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Stage `i` of `_stages` on `x`, including the glue the model's own forward adds around it."""
+    if isinstance(stage, nn.ModuleList):  # stem / head conv + norm (timm's BatchNormAct2d includes the act)
+        for layer in stage:
+            x = layer(x)
+        if name.startswith("resnet"):  # torchvision ResNet: relu and max-pool after the stem
+            x = backbone.maxpool(backbone.relu(x))
+        return x
+    return stage(x)
+
+
+def _pool(name: str, backbone: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Last stage's (B, C, H, W) output -> (B, C) features, as the model's own forward pools."""
+    if name in LITE_PACKAGES:
+        return backbone.forward_head(x, pre_logits=True)
+    return torch.flatten(backbone.avgpool(x) if hasattr(backbone, "avgpool") else x.mean((2, 3)), 1)
 
 
 def _check_name(name: str) -> None:

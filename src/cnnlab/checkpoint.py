@@ -1,0 +1,47 @@
+"""Checkpoints written atomically and read with `weights_only=True`, so loading runs no pickled code."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to a temp file, then rename: a crash mid-write never leaves a broken checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def write_json_atomic(obj: Any, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: train first with `cnnlab train --out {path.parent}`")
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def load_model(path: Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from a `model.pth` alone: architecture, arguments and weights are all inside."""
+    from .models import build_model
+
+    ckpt = load(path, map_location)
+    kwargs = dict(ckpt.get("arch_kwargs", {}))
+    if "pretrained" in kwargs:
+        kwargs["pretrained"] = "none"  # the weights come from the checkpoint, not a download
+    model = build_model(ckpt["arch"], len(ckpt["classes"]), **kwargs)
+    model.load_state_dict(ckpt["state_dict"])
+    return model.eval(), ckpt

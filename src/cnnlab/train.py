@@ -1,0 +1,292 @@
+"""A plain training loop: one config object, checkpoints every epoch, resumable, no callbacks.
+
+`fit(model, data, cfg, out_dir)` trains on `data.train`, selects on `data.val` (never on the
+test set), writes `history.json`, `last.pth` (resume state) and `model.pth` (best weights plus
+everything needed to use them alone) into `out_dir`, and returns the history.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .data import AugmentConfig, BatchLoader, Dataset
+
+
+@dataclass
+class TrainConfig:
+    epochs: float = 10  # passes over the training split (a fraction ends part-way through the last one)
+    batch_size: int = 256
+    optimizer: str = "sgd"  # sgd | adam | adamw
+    lr: float = 0.1  # peak learning rate
+    momentum: float = 0.9  # SGD momentum (Adam beta1 is left at its default)
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: str = "onecycle"  # onecycle | cosine | linear | plateau | constant
+    warmup: float = 0.2  # fraction of all steps spent warming up (onecycle / linear / cosine)
+    warmup_start: float = 0.0  # lr factor at step 0, rising linearly to 1 over the warm-up
+    final_lr: float = 0.0  # lr factor reached at the last step (linear / onecycle / cosine)
+    plateau_factor: float = 0.5  # ReduceLROnPlateau: multiply lr by this ...
+    plateau_patience: int = 3  # ... after this many epochs without improvement of `monitor`
+    monitor: str = "val_acc"  # val_acc | val_loss: drives checkpoint selection, plateau and early stopping
+    early_stopping: int | None = None  # stop after this many epochs without improvement; None = never
+    grad_clip: float | None = None  # max gradient norm
+    label_smoothing: float = 0.0
+    amp: bool = True  # mixed precision, used only on CUDA
+    channels_last: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    tta: str | None = "flip"  # test-time augmentation for the final evaluation: flip | None
+    image_size: int | None = None  # resize batches to this (pretrained backbones); None = as stored
+    ema: float | None = None  # keep an exponential moving average of weights with this decay; evaluate it
+    lookahead_every: int | None = None  # airbench's lookahead: every k steps pull weights toward a slow average
+    lookahead_decay: float = 0.95  # per-step decay of that average (raised to k, scaled by progress^3)
+    compile: bool = False  # torch.compile the training forward (pays on GPUs; measure before enabling on CPU)
+    time_budget: float | None = None  # stop after this many training seconds (a fixed CPU budget)
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training option(s) {sorted(unknown)}; known: {sorted(known)}")
+        d = dict(d)
+        if isinstance(d.get("augment"), dict):
+            d["augment"] = AugmentConfig(**d["augment"])
+        return cls(**d)
+
+
+def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
+    """Multiplier of the peak lr at `step` of `total` (plateau and constant stay at 1 here)."""
+    warm = int(cfg.warmup * total)
+    if cfg.schedule in ("plateau", "constant"):
+        return 1.0
+    if step < warm:  # 1. linear warm-up from warmup_start to 1
+        return cfg.warmup_start + (1 - cfg.warmup_start) * step / warm
+    progress = min(1.0, (step - warm) / max(1, total - warm))
+    if cfg.schedule == "cosine":  # 2a. half a cosine down to final_lr
+        return cfg.final_lr + (1 - cfg.final_lr) * 0.5 * (1 + math.cos(math.pi * progress))
+    if cfg.schedule in ("onecycle", "linear"):  # 2b. straight line down to final_lr
+        return 1 - (1 - cfg.final_lr) * progress
+    raise ValueError(f"unknown schedule {cfg.schedule!r}")
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Weight decay on weights only, not on norms and biases; models may supply their own groups."""
+    if hasattr(model, "param_groups"):
+        groups = model.param_groups(cfg.lr, cfg.weight_decay)
+    else:
+        params = [p for p in model.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in params if p.ndim > 1], "weight_decay": cfg.weight_decay},
+                  {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+    for g in groups:
+        g.setdefault("lr_scale", 1.0)
+        g["lr"] = cfg.lr * g["lr_scale"]
+    groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.optimizer in ("adam", "adamw"):
+        # Adam's L2 is coupled to the gradient (the coursework recipe); AdamW decouples it.
+        cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        return cls(groups, lr=cfg.lr)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: sgd, adam or adamw")
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, loader: BatchLoader, tta: str | None = None) -> torch.Tensor:
+    """Logits for a whole (unshuffled, unaugmented) loader, optionally averaged with the flipped view."""
+    model.eval()
+    out = []
+    for X, _ in loader:
+        logits = model(X).float()
+        if tta in ("flip", "flip_translate"):
+            logits = 0.5 * (logits + model(X.flip(3)).float())
+        if tta == "flip_translate":  # airbench's level-2 TTA: half flip views, half 1-pixel shifted flip views
+            H, W = X.shape[-2:]
+            padded = F.pad(X, (1,) * 4, mode="reflect")
+            views = [padded[:, :, :H, :W], padded[:, :, 2:, 2:]]  # shifted down-right and up-left
+            if X.is_contiguous(memory_format=torch.channels_last):
+                views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+            shifted = sum(0.5 * (model(v).float() + model(v.flip(3)).float()) for v in views) / len(views)
+            logits = 0.5 * logits + 0.5 * shifted
+        out.append(logits)
+    return torch.cat(out).cpu()
+
+
+def _autocast(device: torch.device, enabled: bool):
+    if enabled and device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    return torch.autocast(device.type, enabled=False)
+
+
+@torch.no_grad()
+def _lookahead(model: nn.Module, slow: dict, decay: float) -> None:
+    """Move the slow weights toward the fast ones by (1 - decay), then reset the fast ones to them."""
+    for k, v in model.state_dict().items():
+        if k in slow:
+            slow[k].lerp_(v, 1 - decay)
+            v.copy_(slow[k])
+
+
+def make_loaders(data: Dataset, cfg: TrainConfig, device: torch.device, mean=None, std=None):
+    mean, std = mean or data.mean, std or data.std
+    common = dict(device=device, image_size=cfg.image_size, channels_last=cfg.channels_last)
+    train = BatchLoader(data.train, cfg.batch_size, mean, std, shuffle=True, augment=cfg.augment,
+                        drop_last=len(data.train) > cfg.batch_size, seed=cfg.seed, **common)
+    evaluation = {name: BatchLoader(getattr(data, name), max(cfg.batch_size, 256), mean, std, **common)
+                  for name in ("val", "test")}
+    return train, evaluation["val"], evaluation["test"]
+
+
+def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device: torch.device, *,
+        arch: str, arch_kwargs: dict | None = None, mean=None, std=None, resume: bool = True,
+        progress: bool = True) -> dict:
+    """Train, checkpoint each epoch and keep the best `model.pth`; resume from `last.pth` if present."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    train_loader, val_loader, _ = make_loaders(data, cfg, device, mean, std)
+    optimizer = make_optimizer(model, cfg)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max" if cfg.monitor == "val_acc" else "min", factor=cfg.plateau_factor,
+        patience=cfg.plateau_patience)
+    ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema),
+                                              use_buffers=True) if cfg.ema else None
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    total_steps = math.ceil(cfg.epochs * len(train_loader))
+    num_epochs = math.ceil(cfg.epochs)
+    # Lookahead (airbench): a slow copy of the float tensors that the fast weights are pulled back to.
+    slow = ({k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+            if cfg.lookahead_every else None)
+    forward = torch.compile(model) if cfg.compile else model
+    better = (lambda a, b: a > b) if cfg.monitor == "val_acc" else (lambda a, b: a < b)
+    meta = {"arch": arch, "arch_kwargs": arch_kwargs or {}, "classes": data.classes, "mean": list(mean or data.mean),
+            "std": list(std or data.std), "image_size": cfg.image_size, "config": cfg.to_dict(),
+            "source": data.source, "data": dict(data.notes)}
+    state = {"epoch": 0, "history": [], "best": None, "bad_epochs": 0, "train_seconds": 0.0}
+
+    last_path = out_dir / "last.pth"
+    if resume and last_path.exists():
+        ckpt = checkpoint.load(last_path, "cpu")
+        if ckpt["meta"]["config"] != meta["config"] or ckpt["meta"]["arch"] != arch:
+            raise ValueError(f"{last_path} was written with another configuration; use a new --out or --restart")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        plateau.load_state_dict(ckpt["plateau"])
+        train_loader.load_state_dict(ckpt["loader"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
+        if slow is not None:
+            slow = {k: v.to(device) for k, v in ckpt["slow"].items()}
+        state = ckpt["state"]
+        print(f"resuming {out_dir} after epoch {state['epoch']} of {cfg.epochs}")
+
+    def evaluate_val() -> tuple[float, float]:
+        net = ema.module if ema is not None else model
+        logits = predict_logits(net, val_loader)
+        labels = val_loader.labels.cpu()
+        return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+
+    epochs_bar = tqdm(range(state["epoch"], num_epochs), desc=f"train {arch}", unit="epoch", disable=not progress,
+                      initial=state["epoch"], total=num_epochs)
+    interrupted = False
+    try:
+        for epoch in epochs_bar:
+            # --------------------------------------------------------------- training
+            model.train()
+            if hasattr(model, "on_epoch_start"):  # model-specific schedule, e.g. freezing a layer after N epochs
+                model.on_epoch_start(epoch)
+            t0 = time.perf_counter()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device)
+            seen = 0
+            batches = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, unit="batch")
+            for i, (X, y) in enumerate(batches):
+                step = epoch * len(train_loader) + i
+                if step >= total_steps:  # a fractional last epoch
+                    break
+                if cfg.schedule != "plateau":
+                    for g in optimizer.param_groups:
+                        g["lr"] = cfg.lr * g["lr_scale"] * lr_factor(step, total_steps, cfg)
+                with _autocast(device, cfg.amp):
+                    logits = forward(X)
+                    loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if cfg.grad_clip:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                if ema is not None:
+                    ema.update_parameters(model)
+                if slow is not None and (step + 1) % cfg.lookahead_every == 0:
+                    _lookahead(model, slow, cfg.lookahead_decay ** cfg.lookahead_every * ((step + 1) / total_steps) ** 3)
+                # Accumulate on the device: .item() each step would force a sync.
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                seen += len(y)
+                if i % 20 == 0:
+                    batches.set_postfix(loss=f"{loss.item():.3f}")
+                if cfg.time_budget and state["train_seconds"] + time.perf_counter() - t0 > cfg.time_budget:
+                    break
+            if slow is not None and epoch + 1 == num_epochs:
+                _lookahead(model, slow, 1.0)  # finish on the slow weights
+            train_seconds = time.perf_counter() - t0
+            # --------------------------------------------------------------- validation
+            val_loss, val_acc = evaluate_val()
+            state["train_seconds"] += train_seconds
+            row = {"epoch": epoch + 1, "train_loss": (loss_sum / max(seen, 1)).item(),
+                   "train_acc": (correct / max(seen, 1)).item(), "val_loss": val_loss, "val_acc": val_acc,
+                   "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": train_seconds,
+                   "train_seconds": state["train_seconds"]}
+            state["history"].append(row)
+            state["epoch"] = epoch + 1
+            score = val_acc if cfg.monitor == "val_acc" else val_loss
+            if cfg.schedule == "plateau":
+                plateau.step(score)
+            if state["best"] is None or better(score, state["best"]):
+                state["best"], state["bad_epochs"] = score, 0
+                net = ema.module if ema is not None else model
+                checkpoint.save_atomic({**meta, "state_dict": net.state_dict(), "epoch": epoch + 1,
+                                        "val_acc": val_acc, "val_loss": val_loss}, out_dir / "model.pth")
+            else:
+                state["bad_epochs"] += 1
+            # --------------------------------------------------------------- checkpoint
+            checkpoint.save_atomic({"meta": meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "plateau": plateau.state_dict(), "loader": train_loader.state_dict(),
+                                    "torch_rng": torch.get_rng_state(), "state": state,
+                                    "ema": ema.state_dict() if ema is not None else None, "slow": slow}, last_path)
+            checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
+            epochs_bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{val_acc:.3f}")
+            stop_early = cfg.early_stopping is not None and state["bad_epochs"] >= cfg.early_stopping
+            out_of_time = cfg.time_budget is not None and state["train_seconds"] >= cfg.time_budget
+            if stop_early or out_of_time:
+                break
+    except KeyboardInterrupt:
+        # The last finished epoch is already in last.pth and the best in model.pth; keep partial work too.
+        interrupted = True
+        if not (out_dir / "model.pth").exists():
+            checkpoint.save_atomic({**meta, "state_dict": model.state_dict(), "epoch": state["epoch"],
+                                    "val_acc": None, "val_loss": None}, out_dir / "model.pth")
+        print(f"\ninterrupted: checkpoints are in {out_dir}; run the same command again to resume")
+    finally:
+        epochs_bar.close()
+    return {"history": state["history"], "train_seconds": state["train_seconds"], "epochs": state["epoch"],
+            "best": state["best"], "interrupted": interrupted}

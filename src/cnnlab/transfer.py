@@ -1,0 +1,428 @@
+"""Transfer learning: an ImageNet backbone plus a new head, trained frozen, partially or fully.
+
+One entry point, `transfer_run`, used by `cnnlab train --backbone`, notebook 03 and
+benchmarks/bench_transfer.py, so every number comes from the same code path:
+
+* frozen   -- the backbone never changes, so its pooled features are computed ONCE per split,
+              cached under data/cache/, and the head then trains for many epochs in seconds.
+* partial  -- the last N stages are unfrozen. The frozen lower stages still compute the same
+              activations every epoch, so those are cached once too, and only the top stages and
+              the head train on them (on 2 CPU cores the full forward pass is the whole cost).
+* finetune -- everything trains on images through `train.fit` (augmentation, warm-up, the
+              backbone at a lower learning rate than the head).
+
+Each run writes model.pth (a whole TransferNet: `checkpoint.load_model` rebuilds it alone),
+history.json and metrics.json with the same keys as `runs.train_run`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import platform
+import time
+from dataclasses import fields, replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import checkpoint, evaluate, paths
+from .data import AugmentConfig, BatchLoader, DataError, Dataset, Split, fix_size, load_dataset
+from .device import describe_device, pick_device, seed_everything
+from .models import count_params
+from .models.backbones import DEFAULT_BACKBONE, TransferNet, build_backbone, preprocessing, set_trainable
+from .profiles import get_profile
+from .train import TrainConfig, fit, lr_factor, make_optimizer, predict_logits
+
+STRATEGIES = ("frozen", "partial", "finetune")
+FEATURE_CACHE_VERSION = 1  # bump when the cached feature format changes
+TRANSFER_KEYS = {"flip", "unfreeze", "backbone_lr_scale"}  # recipe keys that are not TrainConfig fields
+
+# --------------------------------------------------------------------------- recipes
+# {profile: value} where a setting differs by profile. Image sizes come from the planning
+# figures on 2 CPU cores: Lite0 forward ~400 img/s at 64 px, ~90 at 128, ~25 at 224, while a
+# linear probe on frozen features gains 15 points from 64 to 128 px and only 2 more at 224.
+# So `full` uses 128 px: CIFAR-10's 60k images take ~11 min once, inside the 15-min frozen
+# target, and `quick` uses 64 px (~2.5 min), where flipped copies are cheap enough to add.
+RECIPES: dict[str, dict] = {
+    "frozen": {
+        "image_size": {"smoke": 64, "quick": 64, "full": 128},
+        "flip": {"smoke": False, "quick": True, "full": False},  # + flipped train (aug) and test (TTA): +55k passes
+        # An epoch on cached features takes ~0.1-1 s. Many epochs, because small training sets (1 % of
+        # CIFAR, a folder of photos) give few steps per epoch; early stopping on the (tie-free) val loss.
+        "epochs": 100, "batch_size": 128, "optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-4,
+        "schedule": "cosine", "warmup": 0.05, "label_smoothing": 0.1,
+        "monitor": "val_loss", "early_stopping": 15,
+    },
+    "partial": {
+        "image_size": {"smoke": 64, "quick": 64, "full": 128},
+        # The seed unfreezes MobileNetV2's last 20 Keras layers: ~2 inverted-residual blocks and the
+        # head conv. Lite0's last 2 stages (the 192->320 block and the 1x1 conv to 1280) are the same
+        # share. Measured on 1 thread at 128 px: training from the cut before them runs ~520 img/s
+        # (~1.5 min per CIFAR epoch), from one stage lower only ~85 img/s, too slow for 2 cores.
+        "unfreeze": 2,
+        "flip": {"smoke": False, "quick": True, "full": False},  # full: 45k more passes would cost ~8 min
+        "epochs": {"smoke": 3, "quick": 10, "full": 15},
+        "time_budget": {"full": 900.0},  # ~11 min of caching + <= 15 min training: the 30-min target
+        "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "backbone_lr_scale": 0.1,  # top stages at 1e-4
+        "weight_decay": 1e-3, "grad_clip": 1.0, "label_smoothing": 0.1,  # the seed: Adam, L2 1e-3, clipping
+        "schedule": "plateau", "monitor": "val_loss", "plateau_factor": 0.5, "plateau_patience": 1,
+        "early_stopping": 3,
+    },
+    "finetune": {
+        # Every epoch runs the whole backbone forward and backward: ~15 min per CIFAR epoch at 96 px.
+        "image_size": {"smoke": 64, "quick": 64, "full": 96},
+        "epochs": {"smoke": 1, "quick": 1, "full": 3},
+        "batch_size": 64, "optimizer": "adamw", "lr": 1e-3, "backbone_lr_scale": 0.1, "weight_decay": 0.01,
+        "schedule": "onecycle", "warmup": 0.1, "label_smoothing": 0.1,
+        "augment": {"crop_padding": 4, "flip": True}, "tta": "flip",
+    },
+}
+# The seed's binary recipe (ResNet-18, Adam 1e-3, 5 epochs); no label smoothing, so the loss is BCE.
+BINARY_RECIPE = {"optimizer": "adam", "lr": 1e-3, "label_smoothing": 0.0, "epochs": {"smoke": 1, "quick": 1, "full": 5}}
+
+
+def recipe_config(strategy: str, profile: str, binary: bool = False, **overrides) -> tuple[TrainConfig, dict]:
+    """Strategy recipe (+ the binary deltas) for a profile + explicit overrides -> TrainConfig, transfer settings."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
+    recipe = dict(RECIPES[strategy])
+    if binary:  # the seed's epochs are for training on images; cached strategies keep their own
+        recipe.update({k: v for k, v in BINARY_RECIPE.items() if k != "epochs" or strategy == "finetune"})
+    known = {f.name for f in fields(TrainConfig)}
+    values, extra = {"tta": None}, {"flip": False, "unfreeze": None, "backbone_lr_scale": 0.1}
+    for key, value in recipe.items():
+        value = value.get(profile) if isinstance(value, dict) and key != "augment" else value
+        if key in TRANSFER_KEYS:
+            extra[key] = value
+        elif key == "augment":
+            values[key] = AugmentConfig(**value)
+        elif key in known:
+            values[key] = value
+        else:
+            raise ValueError(f"recipe key {key!r} is neither a TrainConfig field nor one of {sorted(TRANSFER_KEYS)}")
+    for key, value in overrides.items():
+        if value is not None:
+            (extra if key in TRANSFER_KEYS else values)[key] = value
+    if strategy != "finetune" and extra["flip"]:
+        values["tta"] = "flip"  # flipped test features are cached beside the flipped training copies
+    values.setdefault("augment", AugmentConfig(crop_padding=0, flip=False))
+    return TrainConfig(**{k: v for k, v in values.items() if v is not None or k == "tta"}), extra
+
+
+# --------------------------------------------------------------------------- feature cache
+
+
+def _digest(h, tensor: torch.Tensor) -> None:
+    h.update(str((tuple(tensor.shape), str(tensor.dtype))).encode())
+    h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+
+
+def feature_key(model: TransferNet, split: Split, cut: int | None, image_size: int, mean, std, flip: bool) -> str:
+    """Hash of everything the cached activations depend on: weights, images, size, normalisation.
+
+    The images are hashed by content (~0.3 s for CIFAR's 45k), so a changed source, seed,
+    subset or profile gets new features, and identical val/test splits share theirs across
+    runs (the small-data experiments re-extract only their small training set).
+    """
+    h = hashlib.blake2b(digest_size=10)
+    h.update(repr((FEATURE_CACHE_VERSION, model.name, cut, image_size, tuple(mean), tuple(std), flip)).encode())
+    stages = model.blocks() if cut is None else model.blocks()[:cut]
+    for stage in stages:
+        for tensor in stage.state_dict().values():
+            _digest(h, tensor)
+    _digest(h, split.images)
+    _digest(h, split.labels)
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def cached_activations(model: TransferNet, split: Split, *, cut: int | None, image_size: int, mean, std,
+                       flip: bool = False, device: torch.device | str = "cpu", batch_size: int = 64,
+                       desc: str = "features", progress: bool = True) -> dict:
+    """Backbone activations of a split, computed once and cached on disk.
+
+    `cut=None` gives pooled features (frozen); `cut=k` the output of the first k stages
+    (partial). With `flip`, the activations of the mirrored images are kept too. Stored as
+    float16, which halves memory and disk and changes no prediction measurably.
+    """
+    key = feature_key(model, split, cut, image_size, mean, std, flip)
+    where = "pooled" if cut is None else f"cut{cut}"
+    path = paths.cache_dir() / f"features-{model.name}-{image_size}px-{where}-{key}.pt"
+    if path.exists():
+        try:
+            return {**torch.load(path, weights_only=True, mmap=True), "hit": True, "path": path}
+        except Exception:  # a damaged cache file is rebuilt, never trusted
+            path.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    device = torch.device(device)
+    model = model.to(device).eval()
+    run = (lambda X: model.forward_features(X)) if cut is None else (lambda X: model.forward_until(X, cut))
+    loader = BatchLoader(split, batch_size, mean, std, device, image_size=image_size)
+    feats, flipped = [], []
+    for X, _ in tqdm(loader, desc=f"{desc} ({model.name}, {image_size} px)", unit="batch", disable=not progress,
+                     leave=False):
+        feats.append(run(X).to("cpu", torch.float16))
+        if flip:
+            flipped.append(run(X.flip(3)).to("cpu", torch.float16))
+    blob = {"features": torch.cat(feats), "flipped": torch.cat(flipped) if flip else None,
+            "labels": split.labels.clone(), "seconds": time.perf_counter() - t0}
+    checkpoint.save_atomic(blob, path)
+    return {**blob, "hit": False, "path": path}
+
+
+# --------------------------------------------------------------------------- training on the cache
+
+
+def _head_out(model: TransferNet, h: torch.Tensor, cut: int | None) -> torch.Tensor:
+    """Cached activations -> head output: (B, C), or (B, 1) for a binary head."""
+    return model.head(h if cut is None else model.forward_from(h, cut))
+
+
+def loss_fn(model: TransferNet, out: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """BCEWithLogitsLoss on the single logit of a binary head, else (smoothed) cross-entropy."""
+    if model.binary:
+        return F.binary_cross_entropy_with_logits(out[:, 0], y.float())
+    return F.cross_entropy(out, y, label_smoothing=label_smoothing)
+
+
+@torch.no_grad()
+def predict_cached(model: TransferNet, feats: torch.Tensor, cut: int | None, device: torch.device,
+                   batch_size: int = 512, flipped: torch.Tensor | None = None) -> torch.Tensor:
+    """Class logits from cached activations (averaged with the mirrored view when given)."""
+    model.eval()
+    out = []
+    for start in range(0, len(feats), batch_size):
+        h = feats[start:start + batch_size].to(device).float()
+        logits = model.logits(_head_out(model, h, cut)).float()
+        if flipped is not None:
+            hf = flipped[start:start + batch_size].to(device).float()
+            logits = 0.5 * (logits + model.logits(_head_out(model, hf, cut)).float())
+        out.append(logits.cpu())
+    return torch.cat(out)
+
+
+def trainable_groups(model: TransferNet, lr: float, weight_decay: float) -> list[dict]:
+    """`model.param_groups` without the frozen parameters: the optimizer then steps (and
+    Adam keeps state for) only the ~1 % of tensors that train, which halves a head step."""
+    groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]}
+              for g in model.param_groups(lr, weight_decay, log=None)]
+    groups = [g for g in groups if g["params"]]
+    for g in groups:
+        print(f"param group {g['name']:<20} lr={g['lr']:.2e} wd={g['weight_decay']:.1e} "
+              f"tensors={len(g['params']):>4} params={sum(p.numel() for p in g['params']):>11,}")
+    return groups
+
+
+def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg: TrainConfig, out_dir: Path,
+               device: torch.device, meta: dict, *, resume: bool = True, save_last: bool = False,
+               progress: bool = True) -> dict:
+    """`train.fit` for cached activations: same history rows, model.pth and early stopping.
+
+    Only the trainable part runs (the head, or the top stages and the head); a random half of
+    each batch is swapped for its mirrored copy when flipped activations were cached.
+    `save_last` writes last.pth every epoch so a long `partial` run can resume.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+    model = model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(SimpleNamespace(param_groups=lambda lr, wd: trainable_groups(model, lr, wd)), cfg)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max" if cfg.monitor == "val_acc" else "min",
+                                                         factor=cfg.plateau_factor, patience=cfg.plateau_patience)
+    X, Xf, y = train["features"], train["flipped"], train["labels"]
+    n, bs = len(y), cfg.batch_size
+    steps = n // bs if n > bs else 1
+    generator = torch.Generator().manual_seed(cfg.seed)
+    better = (lambda a, b: a > b) if cfg.monitor == "val_acc" else (lambda a, b: a < b)
+    state = {"epoch": 0, "history": [], "best": None, "bad_epochs": 0, "train_seconds": 0.0}
+    last_path = out_dir / "last.pth"
+    if resume and save_last and last_path.exists():
+        ckpt = checkpoint.load(last_path)
+        if ckpt["meta"]["config"] != meta["config"] or ckpt["meta"]["arch_kwargs"] != meta["arch_kwargs"]:
+            raise ValueError(f"{last_path} was written with another configuration; use a new --out or --restart")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        plateau.load_state_dict(ckpt["plateau"])
+        generator.set_state(ckpt["generator"])
+        state = ckpt["state"]
+        print(f"resuming {out_dir} after epoch {state['epoch']} of {math.ceil(cfg.epochs)}")
+
+    best = None
+    epochs = math.ceil(cfg.epochs)  # cached epochs take seconds: a fractional last epoch is not worth it
+    bar = tqdm(range(state["epoch"], epochs), desc=f"train {meta['strategy']} {model.name}", unit="epoch",
+               disable=not progress, initial=state["epoch"], total=epochs)
+    for epoch in bar:
+        # ------------------------------------------------------------------- training
+        model.train()  # TransferNet.train keeps frozen BatchNorm layers in eval mode
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=generator)
+        loss_sum = torch.zeros((), device=device)  # accumulated on the device: .item() per step would sync
+        correct = torch.zeros((), device=device)
+        for i in range(steps):
+            idx = order[i * bs:(i + 1) * bs] if n > bs else order
+            h = X[idx]
+            if Xf is not None:  # random horizontal flip, chosen per image, from the cached mirrored copy
+                mask = (torch.rand(len(idx), generator=generator) < 0.5).view(-1, *[1] * (h.dim() - 1))
+                h = torch.where(mask, Xf[idx], h)
+            h, target = h.to(device).float(), y[idx].to(device)
+            if cfg.schedule != "plateau":
+                for g in optimizer.param_groups:
+                    g["lr"] = cfg.lr * g["lr_scale"] * lr_factor(epoch * steps + i, epochs * steps, cfg)
+            out = _head_out(model, h, cut)
+            loss = loss_fn(model, out, target, cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+            optimizer.step()
+            loss_sum += loss.detach() * len(idx)
+            correct += (model.logits(out).argmax(1) == target).sum()
+            if cfg.time_budget and state["train_seconds"] + time.perf_counter() - t0 > cfg.time_budget:
+                break
+        seen = min(n, (i + 1) * bs) if n > bs else n
+        seconds = time.perf_counter() - t0
+        # ------------------------------------------------------------------- validation
+        logits = predict_cached(model, val["features"], cut, device)
+        val_loss = F.cross_entropy(logits, val["labels"]).item()  # = BCE for a binary head's [0, z]
+        val_acc = (logits.argmax(1) == val["labels"]).float().mean().item()
+        state["train_seconds"] += seconds
+        row = {"epoch": epoch + 1, "train_loss": (loss_sum / seen).item(), "train_acc": (correct / seen).item(),
+               "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
+               "epoch_seconds": seconds, "train_seconds": state["train_seconds"]}
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        score = val_acc if cfg.monitor == "val_acc" else val_loss
+        if cfg.schedule == "plateau":
+            plateau.step(score)
+        if state["best"] is None or better(score, state["best"]):
+            state["best"], state["bad_epochs"] = score, 0
+            best = {**meta, "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+                    "epoch": epoch + 1, "val_acc": val_acc, "val_loss": val_loss}
+            if save_last:  # slow epochs: keep the best on disk at once; fast ones write it once at the end
+                checkpoint.save_atomic(best, out_dir / "model.pth")
+        else:
+            state["bad_epochs"] += 1
+        # ------------------------------------------------------------------- checkpoint
+        if save_last:
+            checkpoint.save_atomic({"meta": meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "plateau": plateau.state_dict(), "generator": generator.get_state(),
+                                    "state": state}, last_path)
+        checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
+        bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{val_acc:.3f}")
+        stop_early = cfg.early_stopping is not None and state["bad_epochs"] >= cfg.early_stopping
+        if stop_early or (cfg.time_budget is not None and state["train_seconds"] >= cfg.time_budget):
+            break
+    bar.close()
+    if best is not None and not save_last:
+        checkpoint.save_atomic(best, out_dir / "model.pth")
+    return {"history": state["history"], "train_seconds": state["train_seconds"], "epochs": state["epoch"],
+            "best": state["best"], "interrupted": False}
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def prepare_data(data: Dataset, storage_size: int) -> Dataset:
+    """Stack splits of mixed-size photos (shorter side to `storage_size`, centre crop) once."""
+    fixed = {name: fix_size(getattr(data, name), storage_size) for name in ("train", "val", "test")
+             if not getattr(data, name).is_stacked}
+    return replace(data, **fixed) if fixed else data
+
+
+def metrics_from_logits(model: TransferNet, logits: torch.Tensor, data: Dataset, image_size: int, device: torch.device,
+                 tta: str | None) -> dict:
+    """The keys `runs.evaluate_saved` writes, from logits already computed (never a second test pass)."""
+    m = evaluate.classification_metrics(logits, data.test.labels, data.classes)
+    size_mb = sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20
+    small = 32 if device.type == "cpu" else 256  # a short burst: the CPU rate is stable after a few batches
+    m.update({"test_accuracy": m["accuracy"], "params": count_params(model), "size_mb": round(size_mb, 2),
+              "images_per_second": round(evaluate.throughput(model, (3, image_size, image_size), device,
+                                                             batch_size=small, warmup=1, iters=3), 1),
+              "device": describe_device(device), "source": data.source, "classes": data.classes,
+              "test_images": len(data.test), "tta": tta, "torch": torch.__version__,
+              "python": platform.python_version()})
+    return m
+
+
+def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", source: str | None = None,
+                 out: str | Path | None = None, *, profile: str | None = None, image_size: int | None = None,
+                 pretrained: str = "imagenet", binary: bool = False, epochs: int | None = None,
+                 batch_size: int | None = None, device: str | None = None, seed: int = 0, data: Dataset | None = None,
+                 train_fraction: float | None = None, head: str = "linear", unfreeze: int | None = None,
+                 resume: bool = True, progress: bool = True, **overrides) -> dict:
+    """Train `backbone` + a new head with `strategy`; write model.pth, history.json, metrics.json into `out`."""
+    prof = get_profile(profile)
+    dev = pick_device(device)
+    seed_everything(seed)
+    t_start = time.perf_counter()
+    cfg, extra = recipe_config(strategy, prof.name, binary, epochs=epochs, batch_size=batch_size, seed=seed,
+                               image_size=image_size, unfreeze=unfreeze, **overrides)
+    data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction)
+    if binary and data.num_classes != 2:
+        shown = ", ".join(data.classes[:10]) + (" ..." if data.num_classes > 10 else "")
+        raise DataError(f"--binary needs exactly 2 classes, but {data.source} has {data.num_classes} ({shown}); "
+                        f"drop --binary to train a {data.num_classes}-way classifier")
+    data = prepare_data(data, cfg.image_size)
+    out = Path(out) if out else Path("runs") / f"{backbone}-{strategy}-{prof.name}"
+    arch_kwargs = {"pretrained": pretrained, "head": head, "binary": binary,
+                   "backbone_lr_scale": extra["backbone_lr_scale"]}
+    model = build_backbone(backbone, data.num_classes, **arch_kwargs)
+    pre = preprocessing(backbone)
+    mean, std = list(pre["mean"]), list(pre["std"])
+    n_stages = len(model.blocks())
+    unfrozen = {"frozen": 0, "partial": extra["unfreeze"], "finetune": extra["unfreeze"]}[strategy]
+    if strategy == "partial" and not (unfrozen and 0 < unfrozen < n_stages):
+        raise ValueError(f"partial needs 1 <= unfreeze < {n_stages} (the stages of {backbone}), got {unfrozen}")
+    trainable = set_trainable(model, unfrozen)
+    meta = {"arch": backbone, "arch_kwargs": arch_kwargs, "classes": data.classes, "mean": mean, "std": std,
+            "image_size": cfg.image_size, "config": cfg.to_dict(), "source": data.source, "data": dict(data.notes),
+            "strategy": strategy, "unfreeze": unfrozen, "flip": extra["flip"]}
+
+    feature_seconds, hit = 0.0, None
+    if strategy == "finetune":
+        result = fit(model, data, cfg, out, dev, arch=backbone, arch_kwargs=arch_kwargs, mean=mean, std=std,
+                     resume=resume, progress=progress)
+        model.load_state_dict(checkpoint.load(out / "model.pth")["state_dict"])
+        model.to(dev)
+        t_eval = time.perf_counter()
+        test_loader = BatchLoader(data.test, 256, mean, std, dev, image_size=cfg.image_size)
+        logits = predict_logits(model, test_loader, tta=cfg.tta)
+    else:
+        cut = None if strategy == "frozen" else n_stages - unfrozen
+        common = dict(cut=cut, image_size=cfg.image_size, mean=mean, std=std, device=dev, progress=progress)
+        cache = {name: cached_activations(model, getattr(data, name), flip=extra["flip"] and name != "val",
+                                          desc=f"{name} features", **common) for name in ("train", "val", "test")}
+        feature_seconds = sum(c["seconds"] for c in cache.values())
+        hit = all(c["hit"] for c in cache.values())
+        result = fit_cached(model, cut, cache["train"], cache["val"], cfg, out, dev, meta, resume=resume,
+                            save_last=strategy == "partial", progress=progress)
+        model.load_state_dict(checkpoint.load(out / "model.pth")["state_dict"])
+        t_eval = time.perf_counter()
+        logits = predict_cached(model, cache["test"]["features"], cut, dev,
+                                flipped=cache["test"]["flipped"] if cfg.tta == "flip" else None)
+    eval_seconds = time.perf_counter() - t_eval
+    checkpoint.save_atomic({"logits": logits, "labels": data.test.labels}, out / "test_logits.pt")
+    best = checkpoint.load(out / "model.pth")
+    metrics = metrics_from_logits(model, logits, data, cfg.image_size, dev, cfg.tta)
+    metrics.update({
+        "model": f"{backbone}/{strategy}", "backbone": backbone, "strategy": strategy, "pretrained": pretrained,
+        "head": head, "binary": binary, "unfreeze": unfrozen, "flip": extra["flip"], "image_size": cfg.image_size,
+        "trainable_params": trainable, "profile": prof.name, "epochs": result["epochs"], "seed": seed,
+        "train_seconds": round(result["train_seconds"], 2), "feature_seconds": round(feature_seconds, 2),
+        "feature_cache_hit": hit, "eval_seconds": round(eval_seconds, 2),
+        # cost from nothing: extraction (measured when the cache was built) + training + test pass
+        "pipeline_seconds": round(feature_seconds + result["train_seconds"] + eval_seconds, 2),
+        "fit_wall_seconds": round(time.perf_counter() - t_start, 2), "interrupted": result["interrupted"],
+        "best_val": result["best"], "val_acc_at_best": best.get("val_acc"), "epoch_of_best": best.get("epoch"),
+        "config": cfg.to_dict()})
+    checkpoint.write_json_atomic(metrics, out / "metrics.json")
+    return metrics
+
+
+__all__ = ["RECIPES", "STRATEGIES", "cached_activations", "feature_key", "fit_cached", "predict_cached",
+           "prepare_data", "recipe_config", "transfer_run"]

