@@ -28,7 +28,9 @@ def recipe_config(recipe: dict, profile: str, **overrides) -> tuple[TrainConfig,
     known = {f.name for f in fields(TrainConfig)}
     values, hooks = {}, {}
     for key, value in recipe.items():
-        if key in HOOK_KEYS:
+        if key == "model_kwargs":
+            hooks[key] = value.get(profile, {}) if all(k in ("smoke", "quick", "full") for k in value) else value
+        elif key in HOOK_KEYS:
             hooks[key] = value
         elif key == "epochs":
             values["epochs"] = value[profile] if isinstance(value, dict) else value

@@ -95,13 +95,21 @@ def stratified_split(labels: torch.Tensor, take: int | float, seed: int) -> tupl
     """
     g = torch.Generator().manual_seed(seed)
     n = len(labels)
-    fraction = take / n if isinstance(take, int) else float(take)
+    total = take if isinstance(take, int) else int(round(n * float(take)))
+    classes, counts = torch.unique(labels, return_counts=True)
+    # Largest-remainder quotas: proportional per class, summing exactly to `total`.
+    exact = counts.double() * total / n
+    quota = exact.floor().long()
+    leftover = total - int(quota.sum())
+    if leftover > 0:
+        order = torch.argsort(exact - quota + torch.rand(len(classes), generator=g, dtype=torch.float64) * 1e-9,
+                              descending=True)
+        quota[order[:leftover]] += 1
+    quota = torch.minimum(quota, (counts - 1).clamp_min(0))  # keep at least one image of each class
     kept, taken = [], []
-    for c in torch.unique(labels).tolist():
+    for c, k in zip(classes.tolist(), quota.tolist()):
         idx = torch.nonzero(labels == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
-        k = int(round(len(idx) * fraction))
-        k = min(k, len(idx) - 1) if len(idx) > 1 else 0  # keep at least one image of each class
         taken.append(idx[:k])
         kept.append(idx[k:])
     return torch.sort(torch.cat(kept)).values, torch.sort(torch.cat(taken)).values
@@ -210,11 +218,9 @@ def load_dataset(source: str | os.PathLike | None = None, *, val_size: int | flo
         files = readers.cifar_files(name, root)
         blob, cache_path = _load_raw(name, readers.file_fingerprint(files),
                                      lambda: readers.read_torchvision_cifar(name, root), cache)
-        default_val = CIFAR_VAL_SIZE
     elif name == "fake" or name.startswith("fake:"):
         num_classes = int(name.split(":", 1)[1]) if ":" in name else 10
         blob, cache_path = _load_raw("fake", num_classes, lambda: readers.make_fake(num_classes), cache=False)
-        default_val = FOLDER_VAL_FRACTION
     else:
         path = Path(source).expanduser()
         if not path.exists():
@@ -228,15 +234,11 @@ def load_dataset(source: str | os.PathLike | None = None, *, val_size: int | flo
         reader = readers.read_archive if path.is_file() else readers.read_folder
         blob, cache_path = _load_raw("archive" if path.is_file() else "folder",
                                      readers.file_fingerprint(readers.source_files(path)), lambda: reader(path), cache)
-        default_val = CIFAR_VAL_SIZE if _looks_like_cifar(blob) else FOLDER_VAL_FRACTION
         name = path.name.split(".")[0]
-    return _build(name, source, blob, cache_path, val_size if val_size is not None else default_val,
+    if val_size is None:  # CIFAR's customary 5,000 for CIFAR-sized training sets, else 10 %
+        val_size = CIFAR_VAL_SIZE if len(blob["splits"]["train"]["labels"]) >= 50000 else FOLDER_VAL_FRACTION
+    return _build(name, source, blob, cache_path, val_size,
                   seed, get_profile(profile), train_fraction)
-
-
-def _looks_like_cifar(blob: dict) -> bool:
-    train = blob["splits"]["train"]
-    return isinstance(train["images"], torch.Tensor) and train["images"].shape[1:] == (3, 32, 32) and len(train["labels"]) >= 50000
 
 
 def _build(name: str, source: str, blob: dict, cache_path: Path | None, val_size: int | float,
@@ -252,11 +254,14 @@ def _build(name: str, source: str, blob: dict, cache_path: Path | None, val_size
             raise DataError(f"{source}: a validation split of {val_size} images needs more than the {len(train)} training images.")
         kept, taken = stratified_split(train.labels, val_size, seed)
         train, val = train.subset(kept), train.subset(taken)
+        if len(val) == 0 and val_size != 0:  # val_size=0 asks for no validation split (e.g. for counting)
+            raise DataError(f"{source}: {len(train)} training images are too few to carve a validation split "
+                            f"(val_size={val_size}); add images or a val/ folder.")
     if train_fraction is not None:
         train = subsample(train, train_fraction, seed)
     train = subsample(train, profile.train_limit, seed)
     val = subsample(val, profile.val_limit, seed)
     test = subsample(test, profile.test_limit, seed)
-    mean, std = _cached_stats(train, cache_path, [val_size, seed, train_fraction, profile.train_limit, len(train)])
+    mean, std = _cached_stats(train, cache_path, ["split-v2", val_size, seed, train_fraction, profile.train_limit, len(train)])
     return Dataset(name, source, list(blob["classes"]), train, val, test, mean, std, cache_path,
                    notes={"profile": profile.name, "seed": seed, "val_size": val_size, "train_fraction": train_fraction})
