@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--source", default=str(SHARED))
     parser.add_argument("--models", default="fast,baseline")
     parser.add_argument("--out", default=None, help="default runs/bench-scratch-<profile>")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read a model's finished run from --out instead of training it again")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
     if args.threads:
@@ -42,8 +44,12 @@ def main() -> None:
     results = {}
     for name in args.models.split(","):
         t0 = time.perf_counter()
-        m = train_run(name, data=data, out=out / name, profile=args.profile, resume=False)
-        m["wall_seconds"] = round(time.perf_counter() - t0, 1)
+        if args.reuse and (out / name / "metrics.json").exists():
+            m = json.loads((out / name / "metrics.json").read_text())
+            print(f"{name:<9} reused the finished run in {out / name}")
+        else:
+            m = train_run(name, data=data, out=out / name, profile=args.profile, resume=False)
+            m["wall_seconds"] = round(time.perf_counter() - t0, 1)
         m["history"] = json.loads((out / name / "history.json").read_text())
         results[name] = m
         print(f"{name:<9} test {m['test_accuracy']:.4f}  train {m['train_seconds']:.0f} s  "
