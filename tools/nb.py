@@ -9,24 +9,22 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 
-def md(text: str, slide: str | None = None, tags: tuple[str, ...] = ()):
-    """A markdown cell; `slide` ('slide', 'subslide', '-') puts it in the deck, None keeps it report-only."""
-    cell = new_markdown_cell(text.strip())
+def _tagged(cell, slide: str | None, tags: tuple[str, ...]):
     if slide:
         cell.metadata["slideshow"] = {"slide_type": slide}
     if tags:
         cell.metadata["tags"] = list(tags)
     return cell
+
+
+def md(text: str, slide: str | None = None, tags: tuple[str, ...] = ()):
+    """A markdown cell; `slide` ('slide', 'subslide', '-') puts it in the deck, None keeps it report-only."""
+    return _tagged(new_markdown_cell(text.strip()), slide, tags)
 
 
 def code(src: str, slide: str | None = None, tags: tuple[str, ...] = ()):
     """A code cell; give `slide='-'` to show its output (never its code) on the current slide."""
-    cell = new_code_cell(src.strip())
-    if slide:
-        cell.metadata["slideshow"] = {"slide_type": slide}
-    if tags:
-        cell.metadata["tags"] = list(tags)
-    return cell
+    return _tagged(new_code_cell(src.strip()), slide, tags)
 
 
 def write(path, cells) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .. import paths
+from ..checkpoint import save_atomic, write_json_atomic
 from ..profiles import get_profile
 from . import readers
 from .errors import DataError
@@ -150,9 +151,7 @@ def _cached_stats(train: Split, cache_path: Path | None, subset_key: list) -> tu
     key = json.dumps(subset_key)
     if key not in memo:
         memo[key] = channel_stats(train)
-        tmp = stats_path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(memo))
-        os.replace(tmp, stats_path)
+        write_json_atomic(memo, stats_path)
     mean, std = memo[key]
     return tuple(mean), tuple(std)
 
@@ -168,13 +167,6 @@ def _cache_key(kind: str, ident: object) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # readers never see a half-written cache file
-
-
 def _load_raw(kind: str, ident: object, decode, cache: bool) -> tuple[dict, Path | None]:
     """Decoded splits from the cache, or decode now (and cache) on a miss."""
     path = paths.cache_dir() / f"{kind}-{_cache_key(kind, ident)}.pt"
@@ -188,7 +180,7 @@ def _load_raw(kind: str, ident: object, decode, cache: bool) -> tuple[dict, Path
         name: {"images": _stack_if_uniform(s.images), "labels": torch.tensor(s.labels, dtype=torch.int64)}
         for name, s in raw.splits.items()}}
     if cache:
-        _save_atomic(blob, path)
+        save_atomic(blob, path)  # readers never see a half-written cache file
     return blob, (path if cache else None)
 
 
