@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from cnnlab import paths
 from cnnlab.export import NotebookExecutionError, build, execute_notebooks
 from cnnlab.export.offline import network_references, reveal_assets
 
@@ -156,3 +158,49 @@ def test_network_guard_catches_cdn_tags():
     html = '<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href="//cdn.x/y.css">'
     assert len(network_references(html)) == 2
     assert network_references('<a href="https://example.org">link</a>') == []
+
+
+# ------------------------------------------------------------------ the real notebooks, smoke profile
+
+# Read before conftest gives each test its own home: under `make test` this is build/smoke, shared
+# with nbmake, so the runs trained here are read back (not retrained) when nbmake runs the notebooks.
+SHARED_HOME = os.environ.get("CNNLAB_HOME")
+
+
+@pytest.fixture(scope="module")
+def real_export(tmp_path_factory):
+    root = tmp_path_factory.mktemp("real")
+    source = os.environ.get("CNNLAB_SOURCE", "fake")
+    env = {"CNNLAB_HOME": SHARED_HOME or str(root / "home"), "CNNLAB_SOURCE": source}
+    meta = {"data": f"{Path(source).name} (smoke)", "device": "cpu"}
+    return build("smoke", paths.PROJECT_ROOT / "notebooks", root / "report", root / "slides", meta,
+                 env_extra=env, timeout=1800)
+
+
+def test_real_notebooks_export_with_the_comparison_table_and_figures(real_export):
+    executed = [p.name for p in real_export["executed"]]
+    assert executed == sorted(p.name for p in (paths.PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert {"04_comparison.ipynb", "05_explainability.ipynb"} <= set(executed)
+    index = real_export["report"].read_text()
+    _no_network(index)
+    for name in executed:
+        page = (real_export["report"].parent / name.replace(".ipynb", ".html")).read_text()
+        assert "data:image/png;base64," in page, name
+        _no_network(page)
+    comparison = (real_export["report"].parent / "04_comparison.html").read_text()
+    assert "<table" in comparison and "scratch · fast" in comparison and "transfer · frozen" in comparison
+    deck = real_export["slides"].read_text()
+    _no_network(deck)
+    assert "scratch · fast" in deck and "transfer · partial fine-tune" in deck
+    assert deck.count("data:image/png;base64,") >= 10
+
+
+def test_real_pptx_holds_the_comparison_table(real_export):
+    from pptx import Presentation
+
+    prs = Presentation(str(real_export["pptx"]))
+    cells = {c.text for slide in prs.slides for s in slide.shapes if s.has_table
+             for row in s.table.rows for c in row.cells}
+    assert {"scratch · fast", "transfer · frozen"} <= cells
+    pictures = sum(1 for slide in prs.slides for s in slide.shapes if s.shape_type == 13)  # MSO_SHAPE_TYPE.PICTURE
+    assert pictures >= 10

@@ -28,6 +28,9 @@ def code(src: str, slide: str | None = None, tags: tuple[str, ...] = ()):
 
 
 def write(path, cells) -> None:
+    """Write the notebook; cell ids are the position in it, so regenerating an unchanged notebook changes nothing."""
+    for i, cell in enumerate(cells):
+        cell.id = f"cell-{i:02d}"
     nb = new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}

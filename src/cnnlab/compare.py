@@ -27,18 +27,36 @@ def epochs_to_reach(history: list[dict], threshold: float) -> tuple[int | None, 
 
 
 def results_table(runs: dict[str, dict], threshold: float | None = None) -> pd.DataFrame:
-    """One row per run: accuracies, size, time and speed, with the device beside them."""
+    """One row per run: accuracies, size, time and speed, with the device beside them.
+
+    Transfer runs pay for feature extraction before their first epoch, so `feature s` is
+    added to their time to the threshold (scratch runs have none).
+    """
     rows = []
     for name, m in runs.items():
         h = m["history"]
+        feature_s = m.get("feature_seconds", 0.0) or 0.0
         row = {"run": name, "train acc": h[-1]["train_acc"], "best val acc": max(r["val_acc"] for r in h),
                "test acc": m["test_accuracy"], "macro F1": m["macro_f1"], "params (M)": m["params"] / 1e6,
-               "size (MB)": m["size_mb"], "epochs": m["epochs"], "train s": m["train_seconds"],
+               "size (MB)": m["size_mb"], "epochs": m["epochs"], "feature s": feature_s, "train s": m["train_seconds"],
                "infer img/s": m["images_per_second"], "device": m["device"]}
         if threshold is not None:
-            row[f"epochs to {threshold:.0%} val"], row[f"s to {threshold:.0%} val"] = epochs_to_reach(h, threshold)
+            epoch, seconds = epochs_to_reach(h, threshold)
+            row[f"epochs to {threshold:.0%} val"] = epoch
+            row[f"s to {threshold:.0%} val"] = None if seconds is None else feature_s + seconds
         rows.append(row)
     return pd.DataFrame(rows).set_index("run")
+
+
+def confused_pairs_table(runs: dict[str, dict], top: int = 5) -> pd.DataFrame:
+    """The `top` most-confused (true -> predicted) pairs of each run, side by side."""
+    from .evaluate import most_confused_pairs
+
+    columns = {}
+    for name, m in runs.items():
+        pairs = most_confused_pairs(m["confusion_matrix"], m["classes"], top)
+        columns[name] = [f"{t} → {p} ({n})" for t, p, n in pairs] + [""] * (top - len(pairs))
+    return pd.DataFrame(columns, index=range(1, top + 1))
 
 
 def per_class_table(runs: dict[str, dict], metric: str = "f1") -> pd.DataFrame:

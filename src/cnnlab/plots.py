@@ -100,3 +100,88 @@ def channel_histograms(before, after, ax=None):
     ax[1].set(title="after (x - mean) / std", xlabel="value")
     plt.tight_layout()
     return ax
+
+
+def per_class_bars(table, ax=None, metric: str = "F1"):
+    """Grouped horizontal bars: classes as rows of `table`, one bar per run (column)."""
+    ax = table.plot.barh(figsize=(7, max(3.5, 0.45 * len(table))), ax=ax, width=0.8)
+    ax.invert_yaxis()
+    ax.set(xlabel=metric, xlim=(0, 1), title=f"per-class {metric}")
+    ax.legend(fontsize=8, loc="lower right")
+    plt.tight_layout()
+    return ax
+
+
+def data_size_curve(results, ax=None):
+    """Test accuracy against the number of training images (log scale), one line per approach.
+
+    `results` has columns approach, train images, test acc (as `study.data_size_study` returns).
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for approach, group in results.groupby("approach", sort=False):
+        group = group.sort_values("train images")
+        ax.plot(group["train images"], group["test acc"], marker="o", label=approach)
+        for _, r in group.iterrows():
+            ax.annotate(f"{r['test acc']:.1%}", (r["train images"], r["test acc"]), textcoords="offset points",
+                        xytext=(4, 6), fontsize=8)
+    ax.set(xscale="log", xlabel="training images (log scale)", ylabel="test accuracy",
+           title="accuracy against training-set size")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    plt.tight_layout()
+    return ax
+
+
+def gradcam_grid(images, overlays: dict, titles: list[str]):
+    """Columns are images; the first row the images themselves, then one row of heat maps per model."""
+    n, rows = len(images), 1 + len(overlays)
+    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.75 * rows), squeeze=False)
+    for j in range(n):
+        axes[0, j].imshow(images[j].permute(1, 2, 0).numpy())
+        axes[0, j].set_title(titles[j], fontsize=7)
+        for i, maps in enumerate(overlays.values(), start=1):
+            axes[i, j].imshow(maps[j])
+    for i, name in enumerate(["image", *overlays], start=0):
+        axes[i, 0].text(-0.08, 0.5, name, transform=axes[i, 0].transAxes, ha="right", va="center", fontsize=8)
+    for ax in axes.flat:
+        ax.set(xticks=[], yticks=[])
+    plt.tight_layout(pad=0.3)
+    return fig
+
+
+def mistake_gallery(images, mistakes: list[dict], classes: list[str], cols: int = 6, title: str = ""):
+    """The images of `explain.confident_mistakes`, captioned true -> predicted (confidence)."""
+    rows = max(1, -(-len(mistakes) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, m in zip(axes.flat, mistakes):
+        ax.imshow(images[m["index"]].permute(1, 2, 0).numpy())
+        ax.set_title(f"{classes[m['true']]} → {classes[m['pred']]}\n{m['prob']:.0%}", fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    plt.tight_layout(pad=0.3, rect=(0, 0, 1, 0.94 if title else 1))
+    return fig
+
+
+def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax=None):
+    """Validation accuracy against wall-clock training seconds, feature extraction included.
+
+    Epochs mean different amounts of work for different models; seconds on the same device
+    are the fair axis for "which approach gets there first".
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    for name, m in runs.items():
+        start = m.get("feature_seconds", 0.0) or 0.0
+        seconds = [start + r["train_seconds"] for r in m["history"]]
+        ax.plot(seconds, [r["val_acc"] for r in m["history"]], marker=".", label=name)
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle=":", linewidth=1, label=f"threshold {threshold:.0%}")
+    ax.set(xlabel="training seconds (incl. feature extraction)", ylabel="validation accuracy",
+           title="validation accuracy over time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    plt.tight_layout()
+    return ax
