@@ -94,3 +94,12 @@ def cifar_fixture(tmp_path, monkeypatch):
         return root, raw
 
     return build
+
+
+@pytest.fixture
+def one_thread():
+    """Small batches gain nothing from a second thread; on a busy CPU it only oversubscribes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

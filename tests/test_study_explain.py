@@ -18,12 +18,7 @@ from cnnlab.models.backbones import build_backbone
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_small_data_overrides_give_enough_steps_and_scale_the_lr():

@@ -88,11 +88,17 @@ def _wait_for_epochs(path: Path, n: int, proc: subprocess.Popen, timeout: float 
     raise TimeoutError(f"no {n} epochs in {path}")
 
 
-def test_kill_9_loses_at_most_one_epoch(tmp_path):
+def _start_training(tmp_path, epochs: int, wait_for: int):
+    """A CLI training run in its own process, returned once `wait_for` epochs are on disk."""
     out = tmp_path / "run"
     env = {**os.environ, "CNNLAB_HOME": str(tmp_path)}
-    proc = subprocess.Popen(_train_cmd(out, 40), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _wait_for_epochs(out / "history.json", 3, proc)
+    proc = subprocess.Popen(_train_cmd(out, epochs), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    _wait_for_epochs(out / "history.json", wait_for, proc)
+    return proc, out, env
+
+
+def test_kill_9_loses_at_most_one_epoch(tmp_path):
+    proc, out, env = _start_training(tmp_path, 40, wait_for=3)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before = len(json.loads((out / "history.json").read_text()))
@@ -108,10 +114,7 @@ def test_kill_9_loses_at_most_one_epoch(tmp_path):
 
 
 def test_ctrl_c_leaves_a_usable_checkpoint(tmp_path):
-    out = tmp_path / "run"
-    env = {**os.environ, "CNNLAB_HOME": str(tmp_path)}
-    proc = subprocess.Popen(_train_cmd(out, 200), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    _wait_for_epochs(out / "history.json", 2, proc)
+    proc, out, env = _start_training(tmp_path, 200, wait_for=2)
     proc.send_signal(signal.SIGINT)
     output = proc.communicate(timeout=120)[0]
     assert "interrupted" in output

@@ -29,13 +29,7 @@ RUN_KEYS = {"test_accuracy", "macro_f1", "per_class", "params", "size_mb", "imag
 SMALL = dict(profile="smoke", image_size=32, device="cpu", progress=False)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Batches of 32-px images gain nothing from a second thread; on a busy CPU it only oversubscribes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _features(name: str = "pooled") -> list:

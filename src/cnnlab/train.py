@@ -140,6 +140,35 @@ def _lookahead(model: nn.Module, slow: dict, decay: float) -> None:
             v.copy_(slow[k])
 
 
+def new_state() -> dict:
+    """What a run remembers between epochs (and across a resume): kept in last.pth."""
+    return {"epoch": 0, "history": [], "best": None, "bad_epochs": 0, "train_seconds": 0.0}
+
+
+def record_epoch(state: dict, row: dict, cfg: TrainConfig, plateau) -> bool:
+    """Append the epoch's history row, step a plateau schedule and track the best score.
+
+    Returns True when this epoch is the best so far (the caller then saves model.pth).
+    """
+    state["history"].append(row)
+    state["epoch"] = row["epoch"]
+    score = row["val_acc"] if cfg.monitor == "val_acc" else row["val_loss"]
+    if cfg.schedule == "plateau":
+        plateau.step(score)
+    improved = state["best"] is None or (score > state["best"] if cfg.monitor == "val_acc" else score < state["best"])
+    if improved:
+        state["best"], state["bad_epochs"] = score, 0
+    else:
+        state["bad_epochs"] += 1
+    return improved
+
+
+def should_stop(state: dict, cfg: TrainConfig) -> bool:
+    """Early stopping (patience on the monitored metric) or the training-time budget is spent."""
+    stop_early = cfg.early_stopping is not None and state["bad_epochs"] >= cfg.early_stopping
+    return stop_early or (cfg.time_budget is not None and state["train_seconds"] >= cfg.time_budget)
+
+
 def make_loaders(data: Dataset, cfg: TrainConfig, device: torch.device, mean=None, std=None):
     mean, std = mean or data.mean, std or data.std
     common = dict(device=device, image_size=cfg.image_size, channels_last=cfg.channels_last)
@@ -174,11 +203,10 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
     slow = ({k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
             if cfg.lookahead_every else None)
     forward = torch.compile(model) if cfg.compile else model
-    better = (lambda a, b: a > b) if cfg.monitor == "val_acc" else (lambda a, b: a < b)
     meta = {"arch": arch, "arch_kwargs": arch_kwargs or {}, "classes": data.classes, "mean": list(mean or data.mean),
             "std": list(std or data.std), "image_size": cfg.image_size, "config": cfg.to_dict(),
             "source": data.source, "data": dict(data.notes)}
-    state = {"epoch": 0, "history": [], "best": None, "bad_epochs": 0, "train_seconds": 0.0}
+    state = new_state()
 
     last_path = out_dir / "last.pth"
     if resume and last_path.exists():
@@ -256,18 +284,10 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                    "train_acc": (correct / max(seen, 1)).item(), "val_loss": val_loss, "val_acc": val_acc,
                    "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": train_seconds,
                    "train_seconds": state["train_seconds"]}
-            state["history"].append(row)
-            state["epoch"] = epoch + 1
-            score = val_acc if cfg.monitor == "val_acc" else val_loss
-            if cfg.schedule == "plateau":
-                plateau.step(score)
-            if state["best"] is None or better(score, state["best"]):
-                state["best"], state["bad_epochs"] = score, 0
+            if record_epoch(state, row, cfg, plateau):
                 net = ema.module if ema is not None else model
                 checkpoint.save_atomic({**meta, "state_dict": net.state_dict(), "epoch": epoch + 1,
                                         "val_acc": val_acc, "val_loss": val_loss}, out_dir / "model.pth")
-            else:
-                state["bad_epochs"] += 1
             # --------------------------------------------------------------- checkpoint
             checkpoint.save_atomic({"meta": meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "plateau": plateau.state_dict(), "loader": train_loader.state_dict(),
@@ -275,9 +295,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                                     "ema": ema.state_dict() if ema is not None else None, "slow": slow}, last_path)
             checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
             epochs_bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{val_acc:.3f}")
-            stop_early = cfg.early_stopping is not None and state["bad_epochs"] >= cfg.early_stopping
-            out_of_time = cfg.time_budget is not None and state["train_seconds"] >= cfg.time_budget
-            if stop_early or out_of_time:
+            if should_stop(state, cfg):
                 break
     except KeyboardInterrupt:
         # The last finished epoch is already in last.pth and the best in model.pth; keep partial work too.

@@ -35,7 +35,7 @@ from .device import describe_device, pick_device, seed_everything
 from .models import count_params
 from .models.backbones import DEFAULT_BACKBONE, TransferNet, build_backbone, preprocessing, set_trainable
 from .profiles import get_profile
-from .train import TrainConfig, fit, lr_factor, make_optimizer, predict_logits
+from .train import TrainConfig, fit, lr_factor, make_optimizer, new_state, predict_logits, record_epoch, should_stop
 
 STRATEGIES = ("frozen", "partial", "finetune")
 FEATURE_CACHE_VERSION = 1  # bump when the cached feature format changes
@@ -238,8 +238,7 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
     n, bs = len(y), cfg.batch_size
     steps = n // bs if n > bs else 1
     generator = torch.Generator().manual_seed(cfg.seed)
-    better = (lambda a, b: a > b) if cfg.monitor == "val_acc" else (lambda a, b: a < b)
-    state = {"epoch": 0, "history": [], "best": None, "bad_epochs": 0, "train_seconds": 0.0}
+    state = new_state()
     last_path = out_dir / "last.pth"
     if resume and save_last and last_path.exists():
         ckpt = checkpoint.load(last_path)
@@ -294,19 +293,11 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
         row = {"epoch": epoch + 1, "train_loss": (loss_sum / seen).item(), "train_acc": (correct / seen).item(),
                "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
                "epoch_seconds": seconds, "train_seconds": state["train_seconds"]}
-        state["history"].append(row)
-        state["epoch"] = epoch + 1
-        score = val_acc if cfg.monitor == "val_acc" else val_loss
-        if cfg.schedule == "plateau":
-            plateau.step(score)
-        if state["best"] is None or better(score, state["best"]):
-            state["best"], state["bad_epochs"] = score, 0
+        if record_epoch(state, row, cfg, plateau):
             best = {**meta, "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
                     "epoch": epoch + 1, "val_acc": val_acc, "val_loss": val_loss}
             if save_last:  # slow epochs: keep the best on disk at once; fast ones write it once at the end
                 checkpoint.save_atomic(best, out_dir / "model.pth")
-        else:
-            state["bad_epochs"] += 1
         # ------------------------------------------------------------------- checkpoint
         if save_last:
             checkpoint.save_atomic({"meta": meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -314,8 +305,7 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
                                     "state": state}, last_path)
         checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
         bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{val_acc:.3f}")
-        stop_early = cfg.early_stopping is not None and state["bad_epochs"] >= cfg.early_stopping
-        if stop_early or (cfg.time_budget is not None and state["train_seconds"] >= cfg.time_budget):
+        if should_stop(state, cfg):
             break
     bar.close()
     if best is not None and not save_last:
