@@ -445,10 +445,10 @@ inputs and frozen lower stages, which is exactly the trade-off the table above m
 """, slide="slide"),
         md("""
 ## Summary
-* On the same clock, the engineered scratch network and the transferred backbone land close on
-  full CIFAR-10; the baseline recipe trails both.
-* With little data, transfer learning is far ahead: that is its real advantage.
-* Inference cost differs by an order of magnitude, which matters on a CPU or a phone.
+* The table and the clock plot rank the approaches on full CIFAR-10 by accuracy *and* by time on
+  this device; the discussion above reads the numbers of this run.
+* The data-size curve is the study's answer: the fewer the labels, the more a pretrained backbone is worth.
+* Inference cost (images/s) belongs in the comparison too: it decides what runs on a CPU or a phone.
 
 ## Exercises
 1. Add `residual` to `runs` and to the table.
@@ -507,22 +507,24 @@ for name, (model, ckpt, _) in loaded.items():
 plots.gradcam_grid(images, overlays, titles);
 print({group: len(idx) for group, idx in picked.items()})
 ''', slide='-'),
-        md("Titles: the true class, then each model's prediction (scratch / transfer). Where both are right, "
-           "the transfer model's map tends to cover the object; the scratch net, trained at 32 px, often "
-           "spreads over texture and background cues."),
+        md("Titles: the true class, then each model's prediction (scratch / transfer). Look at where the maps "
+           "sit: on the object, on its outline, or on background and texture that merely co-occur with the class?"),
         md("## The most confident mistakes\nWrong predictions sorted by the model's confidence. Some are "
            "the model's fault; some are ambiguous or mislabelled images.", slide="slide"),
         code('''
+from collections import Counter
 for name, (_, _, p) in loaded.items():
-    plots.mistake_gallery(data.test.images, explain.confident_mistakes(p['logits'], labels, top=12), data.classes,
-                          title=name)
+    mistakes = explain.confident_mistakes(p['logits'], labels, top=12)
+    plots.mistake_gallery(data.test.images, mistakes, data.classes, title=name)
+    pairs = Counter(f"{data.classes[m['true']]} → {data.classes[m['pred']]}" for m in mistakes)
+    print(f"{name}: {', '.join(f'{k} ×{v}' for k, v in pairs.most_common(4))}")
 ''', slide='-'),
         md("""
 ## Summary
 * Grad-CAM shows where each model finds evidence; a right answer for the wrong reason shows up as
   a map on the background.
-* The most confident mistakes are dominated by look-alike classes (cat/dog, automobile/truck) and by
-  images a person would also hesitate on.
+* The printed pairs say which confusions dominate each model's most confident mistakes; some of
+  those images would make a person hesitate too, and a few look mislabelled.
 
 ## Exercises
 1. Explain the *true* class instead of the predicted one for the misclassified images.
