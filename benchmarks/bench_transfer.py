@@ -15,6 +15,11 @@ hour, so n >= 3 seeds is left to a GPU (--seeds).
     python benchmarks/bench_transfer.py --profile smoke            # ~1-2 min: checks the plumbing
     python benchmarks/bench_transfer.py --profile full             # the real numbers (~1.5-2 h on 2 cores)
     python benchmarks/bench_transfer.py --profile full --strategies frozen,partial,fast --fractions 0.01
+    python benchmarks/bench_transfer.py --profile full --out runs/full --reuse   # the table of `make run`'s runs
+
+Run names are the notebooks' (`fast`, `lite0-frozen`, `lite0-partial`, `fast-1pct`, ...), so with
+--reuse the table reads the runs `make run` trained and trains only what is missing. Small-data
+`fast` runs get `study.small_data_overrides` (smaller batches, enough steps), as in notebook 04.
 """
 
 from __future__ import annotations
@@ -29,11 +34,9 @@ from pathlib import Path
 
 import torch
 
-from cnnlab import paths
+from cnnlab import paths, study
 from cnnlab.data import load_dataset
 from cnnlab.device import describe_device, pick_device
-from cnnlab.runs import train_run
-from cnnlab.transfer import transfer_run
 
 SOURCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpeg.tar.gz"
 COLUMNS = ("run", "train imgs", "size", "test acc", "feature s", "train s", "pipeline s", "epochs", "device")
@@ -51,8 +54,8 @@ def row(name: str, m: dict, train_images: int) -> dict:
     """One fixed-width table row from a metrics.json (transfer or scratch)."""
     feature = m.get("feature_seconds", 0.0)
     pipeline = m.get("pipeline_seconds", m["fit_wall_seconds"])  # scratch: its whole fit (+ val passes)
-    cached = " (cached)" if m.get("feature_cache_hit") else ""
-    return {"run": name, "train imgs": train_images, "size": f"{m.get('image_size') or 32} px",
+    cached = " (cached)" if m.get("feature_cache_hit") and not m.get("reused") else ""
+    return {"run": name + (" (reused)" if m.get("reused") else ""), "train imgs": train_images, "size": f"{m.get('image_size') or 32} px",
             "test acc": f"{m['test_accuracy']:.4f}", "feature s": f"{feature:.0f}{cached}",
             "train s": f"{m['train_seconds']:.0f}", "pipeline s": f"{pipeline:.0f}", "epochs": m["epochs"],
             "device": m["device"]}
@@ -83,6 +86,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--fresh-features", action="store_true", help="delete cached features first")
     parser.add_argument("--out", default=None, help="default: runs/bench_transfer/PROFILE")
+    parser.add_argument("--reuse", action="store_true", help="read finished runs in --out instead of retraining them")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,21 +100,28 @@ def main() -> None:
           f"torch {torch.__version__}, commit {git_commit()}; data CIFAR-10 (JPEG q75 mirror)")
     start, rows, results = time.perf_counter(), [], []
 
+    short = args.backbone.replace("efficientnet_", "")
+
     def run(name: str, kind: str, data, fraction: float | None, seed: int) -> None:
-        run_dir = out / f"{name}-seed{seed}"
-        shutil.rmtree(run_dir, ignore_errors=True)  # a benchmark measures, it never resumes
-        common = dict(data=data, profile=args.profile, device=str(device), seed=seed, resume=False)
+        name = name if seed == 0 else f"{name}-seed{seed}"
+        reused = args.reuse and (out / name / "metrics.json").exists()
+        if not args.reuse:
+            shutil.rmtree(out / name, ignore_errors=True)  # a benchmark measures, it never resumes
         try:  # one failed run must not cost the hour of results around it
             if kind == "fast":
-                m = train_run("fast", out=run_dir, **common)
+                extra = study.small_data_overrides("fast", args.profile, len(data.train)) if fraction else {}
+                m = study.scratch(name, "fast", data, out, args.profile, str(device), seed=seed, **extra)
             else:
-                m = transfer_run(args.backbone, kind, out=run_dir, **common)
+                m = study.transfer(name, data, out, args.profile, str(device), backbone=args.backbone, strategy=kind,
+                                   seed=seed)
         except Exception as err:  # noqa: BLE001
-            print(f"{name} (seed {seed}) FAILED: {type(err).__name__}: {err}")
+            print(f"{name} FAILED: {type(err).__name__}: {err}")
             results.append({"run": name, "kind": kind, "fraction": fraction, "seed": seed, "error": repr(err)})
             return
-        rows.append(row(f"{name} (seed {seed})", m, len(data.train)))
+        m["reused"] = reused
+        rows.append(row(name, m, len(data.train)))
         results.append({"run": name, "kind": kind, "fraction": fraction, "seed": seed, "train_images": len(data.train),
+                        "reused": reused,
                         **{k: m.get(k) for k in ("test_accuracy", "macro_f1", "image_size", "feature_seconds",
                                                  "feature_cache_hit", "train_seconds", "pipeline_seconds",
                                                  "fit_wall_seconds", "epochs", "device", "config")}})
@@ -120,12 +131,12 @@ def main() -> None:
         # ------------------------------------------------------------------- part 1: strategies
         data = load_dataset(args.source, seed=seed, profile=args.profile)
         for kind in strategies:
-            run(kind if kind == "fast" else f"{args.backbone}-{kind}", kind, data, None, seed)
+            run(kind if kind == "fast" else f"{short}-{kind}", kind, data, None, seed)
         # ------------------------------------------------------------------- part 2: small data
         for fraction in fractions:
             small = load_dataset(args.source, seed=seed, profile=args.profile, train_fraction=fraction)
             for kind in ("frozen", "fast"):
-                name = f"{'fast' if kind == 'fast' else args.backbone + '-frozen'}-{fraction:.0%}"
+                name = f"{'fast' if kind == 'fast' else short + '-frozen'}-{fraction * 100:g}pct"
                 run(name, kind, small, fraction, seed)
 
     print(f"\n== {args.backbone} vs fast, CIFAR-10 (JPEG q75 mirror), profile {args.profile} ==")
