@@ -29,7 +29,8 @@ MARGIN = Inches(0.5)
 BODY_TOP, BODY_BOTTOM = Inches(1.45), Inches(7.0)
 GAP = Inches(0.2)
 TEXT_COLUMN = Inches(4.4)  # text beside figures/tables
-MAX_TABLE_ROWS, MAX_TABLE_COLS = 15, 8
+MAX_TABLE_ROWS, MAX_TABLE_COLS = 15, 12
+WIDE_TABLE_COLS = 3  # tables with more columns than this get the full slide width
 
 INK = RGBColor(0x1D, 0x2A, 0x3A)
 ACCENT = RGBColor(0x3B, 0x6E, 0xA5)
@@ -100,8 +101,9 @@ def _table(slide, df: pd.DataFrame, left: int, top: int, width: int, height: int
     if more_rows > 0:
         body.append([f"… {more_rows} more rows"] + [""] * (len(header) - 1))
     n_rows, n_cols = len(body) + 1, max(len(header), 1)
-    font = max(9, min(22, int(Emu(height).pt / (n_rows * 1.9))))
     chars = [max([len(header[j])] + [len(r[j]) for r in body]) + 2 for j in range(n_cols)]
+    # the largest font at which the rows fit the height and the widest cells fit the width unwrapped
+    font = max(8, min(22, int(Emu(height).pt / (n_rows * 1.9)), int(Emu(width).pt / (sum(chars) * 0.62))))
     natural = sum(chars) * Pt(font * 0.65)
     total = min(width, max(natural, Inches(2.2) * min(n_cols, 3)))
     row_h = Pt(font * 1.9)
@@ -166,7 +168,12 @@ def _content_slide(prs, content: Slide, fallback_title: str) -> None:
     slide = prs.slides.add_slide(prs.slide_layouts[6])
     _title(slide, content.title or fallback_title)
     width, height = WIDTH - 2 * MARGIN, BODY_BOTTOM - BODY_TOP
-    if content.paragraphs and content.visuals:
+    wide = any(len(t.columns) > WIDE_TABLE_COLS for t in content.tables)
+    if content.paragraphs and content.visuals and wide:  # a wide table needs the whole width: text above it
+        band = min(height // 3, Inches(0.45) * (1 + sum(len(p.text) // 110 for p in content.paragraphs)))
+        _paragraphs(slide, content.paragraphs, MARGIN, BODY_TOP, width, band)
+        _visuals(slide, content, MARGIN, BODY_TOP + band + GAP, width, height - band - GAP)
+    elif content.paragraphs and content.visuals:
         _paragraphs(slide, content.paragraphs, MARGIN, BODY_TOP, TEXT_COLUMN, height)
         offset = TEXT_COLUMN + GAP
         _visuals(slide, content, MARGIN + offset, BODY_TOP, width - offset, height)
