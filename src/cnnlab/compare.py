@@ -26,6 +26,11 @@ def epochs_to_reach(history: list[dict], threshold: float) -> tuple[int | None, 
     return None, None
 
 
+def feature_seconds(metrics: dict) -> float:
+    """Seconds a run spent extracting (cached) features before its first epoch: 0 for scratch runs."""
+    return metrics.get("feature_seconds") or 0.0
+
+
 def results_table(runs: dict[str, dict], threshold: float | None = None) -> pd.DataFrame:
     """One row per run: accuracies, size, time and speed, with the device beside them.
 
@@ -35,7 +40,7 @@ def results_table(runs: dict[str, dict], threshold: float | None = None) -> pd.D
     rows = []
     for name, m in runs.items():
         h = m["history"]
-        feature_s = m.get("feature_seconds", 0.0) or 0.0
+        feature_s = feature_seconds(m)
         row = {"run": name, "train acc": h[-1]["train_acc"], "best val acc": max(r["val_acc"] for r in h),
                "test acc": m["test_accuracy"], "macro F1": m["macro_f1"], "params (M)": m["params"] / 1e6,
                "size (MB)": m["size_mb"], "epochs": m["epochs"], "feature s": feature_s, "train s": m["train_seconds"],

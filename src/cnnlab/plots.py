@@ -171,10 +171,12 @@ def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax
     Epochs mean different amounts of work for different models; seconds on the same device
     are the fair axis for "which approach gets there first".
     """
+    from .compare import feature_seconds
+
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     for name, m in runs.items():
-        start = m.get("feature_seconds", 0.0) or 0.0
+        start = feature_seconds(m)
         seconds = [start + r["train_seconds"] for r in m["history"]]
         ax.plot(seconds, [r["val_acc"] for r in m["history"]], marker=".", label=name)
     if threshold is not None:

@@ -27,14 +27,15 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
   frozen whitening bias after epoch 1       epoch 2 59 s vs epoch 1 74 s (part of that is     yes
                                             first-epoch warm-up): autograd skips one input grad
   full recipe (48/192/192, 10 epochs)       test 89.53 % (flip+translate; flip 89.42, none 88.55),
-                                            1,589 s on the shared CPU; the quiet epochs took
-                                            101-105 s, i.e. ~1,050 s quiet. vs 89.0 % for the
-                                            plain recipe: the airbench tricks gained ~0.5 % here.
+                                            1,343 s training with nothing else running (the
+                                            full `make run` behind report/, 124-141 s an epoch);
+                                            vs 89.0 % for the plain recipe: the airbench tricks
+                                            gained ~0.5 % here.
 
 Not measured for lack of quiet CPU time (another developer shared the 2 cores; most runs were
 slowed 2-7x, so only accuracies and the quiet-machine throughputs above are comparable):
 alternating flip, torch.compile, ReLU vs GELU, lr retuning for 4-epoch schedules, progressive
-resizing. Neither target is met: `full` (92 % in 20 minutes) reaches 89.5 % in ~1,050 s;
+resizing. Neither target is met: `full` (92 % in 20 minutes) reaches 89.5 % in 1,343 s;
 `quick` (87 % in 4 minutes) reaches 85.0 % in 4 epochs; the same recipe at half the lr trained
 in 211 s on a quiet machine (849 img/s; epochs after the first 50 s, 905 img/s) but reached only
 83.3 %, so airbench's lr is not too high here; a higher lr is untried.
