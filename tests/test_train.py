@@ -52,6 +52,17 @@ def test_same_seed_same_result(tmp_path):
     assert abs(runs[0] - runs[1]) <= 0.003
 
 
+def test_a_time_budget_stops_training_and_anneals_the_lr_by_the_clock(tmp_path):
+    data = load_dataset("fake", val_size=0.2)
+    model = build_model("baseline", data.num_classes)
+    cfg = _small_cfg(epochs=50, batch_size=16, schedule="linear", warmup=0.0, final_lr=0.1, time_budget=1.0)
+    result = fit(model, data, cfg, tmp_path, CPU, arch="baseline", progress=False)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert result["epochs"] < 50 and 1.0 <= history[-1]["train_seconds"] < 5.0
+    # a 50-epoch schedule would still be near its peak lr after 1 s; the clock schedule ends near final_lr
+    assert history[-1]["lr"] <= 0.25 * cfg.lr
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     data = load_dataset("fake", val_size=0.2)
     fit(build_model("baseline", 10), data, _small_cfg(epochs=1), tmp_path, CPU, arch="baseline", progress=False)

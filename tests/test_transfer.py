@@ -148,7 +148,12 @@ def test_cli_missing_weights_is_a_clear_error(folder_dataset, monkeypatch, capsy
 
 def test_recipes_resolve_per_profile():
     cfg, extra = recipe_config("frozen", "full")
-    assert cfg.image_size == 128 and extra["flip"] is False and cfg.tta is None
+    assert cfg.image_size == 128 and extra["flip"] is False and cfg.tta is None and extra["head"] == "mlp"
+    assert recipe_config("frozen", "full", head="linear")[1]["head"] == "linear"
+    cfg, extra = recipe_config("partial", "full")
+    assert extra["flip"] is True and cfg.tta == "flip" and extra["head"] == "linear"
+    cfg, _ = recipe_config("finetune", "full")
+    assert cfg.time_budget == 900.0 and cfg.channels_last
     cfg, extra = recipe_config("frozen", "quick")
     assert cfg.image_size == 64 and extra["flip"] is True and cfg.tta == "flip"
     cfg, extra = recipe_config("partial", "full", unfreeze=3)

@@ -254,9 +254,12 @@ for ax, X, title in zip(axes, [pixels, feats], ['raw pixels', 'frozen Lite0 feat
     ax.set(title=f'PCA of {title}', xticks=[], yticks=[])
 axes[1].legend(fontsize=7, markerscale=2, loc='best'); plt.tight_layout()
 ''', slide='-'),
-        md("## Frozen, then partially fine-tuned\n`frozen` trains only the head on cached features; "
-           "`partial` also unfreezes Lite0's last two stages (the 192→320 block and the 1×1 head conv) "
-           "at a tenth of the head's learning rate, training them on cached activations of the stages below."),
+        md("## Frozen, then partially fine-tuned\n`frozen` trains only a new head (the seeds' dense → ReLU → "
+           "batch norm → dropout → output) on cached features; `partial` also unfreezes Lite0's last two stages "
+           "(the 192→320 block and the 1×1 head conv) at a tenth of the head's learning rate, training them on "
+           "cached activations of the stages below. In the `full` profile those activations are cached for the "
+           "mirrored images too: a flip augmentation for training and a flip test-time augmentation, with no "
+           "second pass through the backbone per epoch."),
         code('''
 from cnnlab import study
 
@@ -282,7 +285,7 @@ for s, r in trade.iterrows():
 ax.set(xlabel='whole pipeline (s)', ylabel='test accuracy'); trade
 ''', slide='-'),
         md("## Two backbones, the same budget\nEfficientNet-Lite1 is deeper and wider than Lite0. Both get "
-           "the same recipe (frozen, 64 px inputs, linear head, epochs) so the comparison stays cheap on a CPU; "
+           "the same recipe (frozen, 64 px inputs, the same head and epochs) so the comparison stays cheap on a CPU; "
            "the validation accuracy picks the winner among every run above, never the test set.", slide="slide"),
         code('''
 COMPARE = 64

@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="none = same architecture from random weights (ablation)")
     transfer.add_argument("--binary", action="store_true", help="two classes: one logit, BCE loss, ROC-AUC reported")
     transfer.add_argument("--unfreeze", type=int, default=None, help="backbone stages to train (partial; default 2)")
-    transfer.add_argument("--head", default="linear", choices=["linear", "mlp"])
+    transfer.add_argument("--head", default=None, choices=["linear", "mlp"],
+                          help="new head (default: the strategy's recipe: mlp for frozen, else linear)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-evaluate a saved run on the test split")

@@ -250,8 +250,12 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                 if step >= total_steps:  # a fractional last epoch
                     break
                 if cfg.schedule != "plateau":
+                    at = step  # with a time budget the schedule runs by the clock, so it anneals before the cut
+                    if cfg.time_budget:
+                        elapsed = state["train_seconds"] + time.perf_counter() - t0
+                        at = max(step, int(total_steps * elapsed / cfg.time_budget))
                     for g in optimizer.param_groups:
-                        g["lr"] = cfg.lr * g["lr_scale"] * lr_factor(step, total_steps, cfg)
+                        g["lr"] = cfg.lr * g["lr_scale"] * lr_factor(at, total_steps, cfg)
                 with _autocast(device, cfg.amp):
                     logits = forward(X)
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
