@@ -204,3 +204,18 @@ def test_real_pptx_holds_the_comparison_table(real_export):
     assert {"scratch · fast", "transfer · frozen"} <= cells
     pictures = sum(1 for slide in prs.slides for s in slide.shapes if s.shape_type == 13)  # MSO_SHAPE_TYPE.PICTURE
     assert pictures >= 10
+
+
+def test_runs_read_back_are_named_with_their_training_time(tmp_path):
+    import json
+    import time
+
+    from cnnlab.export.build import read_back_note
+
+    for name, seconds in (("fast", 1343.0), ("lite0-frozen", 600.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"train_seconds": seconds}))
+    os.utime(tmp_path / "fast" / "metrics.json", (time.time() - 3600, time.time() - 3600))
+    note = read_back_note(tmp_path, started=time.time() - 60)
+    assert note.startswith("fast trained earlier") and "22 min 23 s" in note and "lite0" not in note
+    assert read_back_note(tmp_path, started=time.time() - 7200) == ""

@@ -101,7 +101,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     if "CNNLAB_HOME" in os.environ:
         env["CNNLAB_HOME"] = os.environ["CNNLAB_HOME"]
     out = build(args.profile or "quick", paths.PROJECT_ROOT / "notebooks", Path(args.report_dir or paths.report_dir()),
-                Path(args.slides_dir or paths.slides_dir()), meta, env_extra=env)
+                Path(args.slides_dir or paths.slides_dir()), meta, env_extra=env,
+                runs_dir=paths.runs_dir() / (args.profile or "quick"))
     for key in ("report", "slides", "pptx"):
         print(f"{key:<7} {out[key]}")
     print(f"notebooks ran in {out['meta']['wall_time_s']:.0f} s ({out['meta']['profile']} profile, {meta['device']})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -11,9 +12,23 @@ from typing import Any
 import nbformat
 
 from .html import export_report
+from .meta import format_seconds
 from .notebooks import discover_notebooks, execute_notebooks, wall_time
 from .powerpoint import export_pptx
 from .slides import export_slides
+
+
+def read_back_note(runs_dir: Path, started: float) -> str:
+    """'' when every run was trained by this export, else which were read back and their training time."""
+    reused = {}
+    for path in sorted(runs_dir.glob("*/metrics.json")):
+        if path.stat().st_mtime < started:
+            m = json.loads(path.read_text())
+            reused[path.parent.name] = m.get("pipeline_seconds") or m.get("train_seconds") or 0.0
+    if not reused:
+        return ""
+    return (f"{', '.join(reused)} trained earlier by the same code and read back; "
+            f"their {format_seconds(sum(reused.values()))} of training are not in the wall time")
 
 
 def build(
@@ -27,12 +42,15 @@ def build(
     env_extra: Mapping[str, str] | None = None,
     timeout: int | None = None,
     name: str = "cnnlab",
+    runs_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run every notebooks_dir/NN_*.ipynb under `profile` and export them.
 
     Executed copies go to executed_dir (default report_dir/notebooks) so the committed notebooks
     stay output-free. `meta` supplies data/device (and optionally title); profile, date and the
     total wall time are filled in here. Returns the written paths and the timings in seconds.
+    With `runs_dir`, runs the notebooks read back instead of training are named in the meta, so a
+    wall time that excludes their training is never mistaken for the cost of the whole study.
     """
     notebooks = discover_notebooks(notebooks_dir)
     if not notebooks:
@@ -48,6 +66,8 @@ def build(
     full_meta = {"profile": profile, "date": datetime.now().strftime("%Y-%m-%d %H:%M"), **(meta or {})}
     full_meta["profile"] = profile
     full_meta["wall_time_s"] = round(sum(per_notebook.values()), 1)
+    if runs_dir is not None:
+        full_meta["read_back"] = read_back_note(Path(runs_dir), started=time.time() - timings["execute_s"])
 
     steps = {
         "report": lambda: export_report(executed, report_dir, full_meta),

@@ -17,6 +17,7 @@ _LABELS = {
     "profile": "Profile",
     "date": "Date",
     "wall_time_s": "Total wall time",
+    "read_back": "Runs read back",
 }
 _HIDDEN = {"title", "subtitle"}
 
