@@ -58,6 +58,25 @@ def test_loader_covers_every_image_once_per_epoch_and_normalises():
     assert abs(X.mean().item()) < 0.05 and abs(X.std().item() - 1) < 0.05
 
 
+def test_alternating_flip_shows_each_image_mirrored_in_every_other_epoch():
+    data = load_dataset("fake", val_size=0.1)
+    loader = BatchLoader(data.train, 64, [0.0] * 3, [1.0] * 3, shuffle=True, seed=2,
+                         augment=AugmentConfig(crop_padding=0, flip=True, alternate_flip=True))
+    stored = (data.train.images.float() / 255).flatten(1)
+    mirrored = (data.train.images.float().flip(3) / 255).flatten(1)
+    epochs = []
+    for _ in range(3):  # which stored image each shuffled row is, and whether it came mirrored
+        rows = torch.cat([x for x, _ in loader]).flatten(1)
+        d_plain, d_mirror = torch.cdist(rows, stored).min(1), torch.cdist(rows, mirrored).min(1)
+        is_mirrored = d_mirror.values < d_plain.values
+        flipped = torch.zeros(len(stored), dtype=torch.bool)
+        flipped[torch.where(is_mirrored, d_mirror.indices, d_plain.indices)] = is_mirrored
+        epochs.append(flipped)
+    assert 0.3 < epochs[0].float().mean() < 0.7  # the first epoch mirrors a random half
+    assert torch.equal(epochs[1], ~epochs[0]) and torch.equal(epochs[2], epochs[0])
+    assert loader.state_dict()["epoch"] == 3
+
+
 def test_loader_resizes_and_is_reproducible():
     data = load_dataset("fake", val_size=0.1)
     make = lambda: BatchLoader(data.train, 32, data.mean, data.std, shuffle=True, seed=5,  # noqa: E731

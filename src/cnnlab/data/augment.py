@@ -18,6 +18,9 @@ import torch.nn.functional as F
 class AugmentConfig:
     crop_padding: int = 4  # random translate by up to this many pixels (reflect padding); 0 = off
     flip: bool = True  # random horizontal flip, p = 0.5
+    # airbench's alternating flip: random in the first epoch, then each image mirrored in every other
+    # epoch, so two consecutive epochs show both views of every image (needs the loader's indices)
+    alternate_flip: bool = False
     jitter: float = 0.0  # colour jitter strength: brightness/contrast/saturation factors in [1-j, 1+j]
     rotate_degrees: float = 0.0  # random rotation in [-d, d]
     zoom: float = 0.0  # random scale in [1-z, 1+z]
@@ -83,11 +86,14 @@ def random_cutout(x: torch.Tensor, size: int, generator: torch.Generator | None 
     return x.masked_fill(mask[:, None], 0.5)
 
 
-def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Apply the augmentations `cfg` switches on, in a fixed order."""
+def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None,
+                  flip_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Apply the augmentations `cfg` switches on, in a fixed order (`flip_mask`: which images to mirror)."""
     if cfg.crop_padding:
         x = random_translate(x, cfg.crop_padding, generator)
-    if cfg.flip:
+    if cfg.flip and flip_mask is not None:
+        x = torch.where(flip_mask.to(x.device)[:, None, None, None], x.flip(3), x)
+    elif cfg.flip:
         x = random_flip(x, generator)
     if cfg.rotate_degrees or cfg.zoom:
         x = random_affine(x, cfg.rotate_degrees, cfg.zoom, generator)

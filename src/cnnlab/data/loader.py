@@ -48,22 +48,27 @@ class BatchLoader:
         self.mean = torch.tensor(mean, device=self.device, dtype=dtype).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=self.device, dtype=dtype).view(1, 3, 1, 1)
         self.generator = torch.Generator().manual_seed(seed)
+        self.epoch = 0  # epochs started; the parity drives the alternating flip
+        self.flip_base = (torch.rand(len(self.labels), generator=torch.Generator().manual_seed(seed + 1)) < 0.5
+                          if augment is not None and augment.alternate_flip else None)
 
     def __len__(self) -> int:
         n = len(self.labels)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        return {"generator": self.generator.get_state(), "epoch": self.epoch}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        self.epoch = state.get("epoch", 0)
 
-    def prepare(self, images: torch.Tensor, augment: bool | None = None) -> torch.Tensor:
+    def prepare(self, images: torch.Tensor, augment: bool | None = None,
+                flip_mask: torch.Tensor | None = None) -> torch.Tensor:
         """uint8 (B, 3, H, W) -> normalised float, augmented when this is a training loader."""
         x = images.to(self.device, non_blocking=True).to(self.dtype) / 255
         if self.augment is not None and augment is not False:
-            x = augment_batch(x, self.augment, self.generator)
+            x = augment_batch(x, self.augment, self.generator, flip_mask)
         x = resize_batch(x, self.image_size)
         x = (x - self.mean) / self.std
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
@@ -72,6 +77,9 @@ class BatchLoader:
         n = len(self.labels)
         order = torch.randperm(n, generator=self.generator).to(self.device) if self.shuffle else torch.arange(n, device=self.device)
         stop = n - n % self.batch_size if self.drop_last else n
+        self.epoch += 1
+        odd = self.epoch % 2 == 0  # mirrored relative to the first epoch
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
-            yield self.prepare(self.images[idx]), self.labels[idx]
+            mask = None if self.flip_base is None else self.flip_base[idx.cpu()] ^ odd
+            yield self.prepare(self.images[idx], flip_mask=mask), self.labels[idx]
