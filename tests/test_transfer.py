@@ -88,6 +88,13 @@ def test_partial_caches_lower_stages_and_trains_only_the_top(tmp_path):
     assert all(not torch.equal(trained[k], fresh[k]) for k in top)  # the unfrozen stages did train
 
 
+def test_partial_with_mixup_and_flipped_activations_learns(tmp_path):
+    m = transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "m", unfreeze=2, epochs=3, mixup=0.4,
+                     flip=True, **SMALL)
+    assert m["config"]["mixup"] == 0.4 and m["flip"] is True and m["config"]["tta"] == "flip"
+    assert m["test_accuracy"] > 0.2  # 10 classes: chance is 0.1
+
+
 def test_set_trainable_and_frozen_batchnorm_stays_in_eval():
     model = build_backbone("efficientnet_lite0", 10, pretrained="none")
     set_trainable(model, 2)

@@ -50,6 +50,7 @@ class TrainConfig:
     lookahead_decay: float = 0.95  # per-step decay of that average (raised to k, scaled by progress^3)
     compile: bool = False  # torch.compile the training forward (pays on GPUs; measure before enabling on CPU)
     time_budget: float | None = None  # stop after this many training seconds (a fixed CPU budget)
+    mixup: float = 0.0  # cached strategies: mix pairs of cached activations, weight ~ Beta(a, a); 0 = off
     seed: int = 0
 
     def to_dict(self) -> dict:
