@@ -32,10 +32,14 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
                                             vs 89.0 % for the plain recipe: the airbench tricks
                                             gained ~0.5 % here.
 
-Not measured for lack of quiet CPU time (another developer shared the 2 cores; most runs were
-slowed 2-7x, so only accuracies and the quiet-machine throughputs above are comparable):
-alternating flip, torch.compile, ReLU vs GELU, lr retuning for 4-epoch schedules, progressive
-resizing. Neither target is met: `full` (92 % in 20 minutes) reaches 89.5 % in 1,343 s;
+  alternating flip (airbench)               quick, same machine, back to back: test 85.02 vs  not yet:
+  (AugmentConfig.alternate_flip)            84.84 %, val after epoch 4 84.64 vs 83.72 %,       the report's
+                                            224 vs 220 s training                             runs predate it
+  torch.compile (TrainConfig.compile)       quick: 318.6 s vs 220.4 s training (first epoch   no
+                                            111 s of compiling, later epochs 64-67 s vs
+                                            51-53 s eager), test 84.78 vs 84.84 %
+
+Not measured yet: ReLU vs GELU, lr retuning for 4-epoch schedules, progressive resizing. Neither target is met: `full` (92 % in 20 minutes) reaches 89.5 % in 1,343 s;
 `quick` (87 % in 4 minutes) reaches 85.0 % in 4 epochs; the same recipe at half the lr trained
 in 211 s on a quiet machine (849 img/s; epochs after the first 50 s, 905 img/s) but reached only
 83.3 %, so airbench's lr is not too high here; a higher lr is untried.
