@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -12,6 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from cnnlab import paths
 from cnnlab.export import NotebookExecutionError, build, execute_notebooks
+from cnnlab.export.build import read_back_note
 from cnnlab.export.offline import network_references, reveal_assets
 
 FIGURE = """\
@@ -207,11 +210,6 @@ def test_real_pptx_holds_the_comparison_table(real_export):
 
 
 def test_runs_read_back_are_named_with_their_training_time(tmp_path):
-    import json
-    import time
-
-    from cnnlab.export.build import read_back_note
-
     for name, seconds in (("fast", 1343.0), ("lite0-frozen", 600.0)):
         (tmp_path / name).mkdir()
         (tmp_path / name / "metrics.json").write_text(json.dumps({"train_seconds": seconds}))

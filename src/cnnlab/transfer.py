@@ -285,15 +285,15 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
             if cfg.schedule != "plateau":
                 for g in optimizer.param_groups:
                     g["lr"] = cfg.lr * g["lr_scale"] * lr_factor(epoch * steps + i, epochs * steps, cfg)
+            perm = None
             if cfg.mixup and not model.binary:  # manifold mixup at the cut: the top stages see blends
                 lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
                 perm = torch.randperm(len(idx), generator=generator).to(device)
-                out = _head_out(model, lam * h + (1 - lam) * h[perm], cut)
-                loss = (lam * loss_fn(model, out, target, cfg.label_smoothing)
-                        + (1 - lam) * loss_fn(model, out, target[perm], cfg.label_smoothing))
-            else:
-                out = _head_out(model, h, cut)
-                loss = loss_fn(model, out, target, cfg.label_smoothing)
+                h = lam * h + (1 - lam) * h[perm]
+            out = _head_out(model, h, cut)
+            loss = loss_fn(model, out, target, cfg.label_smoothing)
+            if perm is not None:
+                loss = lam * loss + (1 - lam) * loss_fn(model, out, target[perm], cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:

@@ -48,9 +48,13 @@ def random_translate(x: torch.Tensor, padding: int, generator: torch.Generator |
     return padded[batch, chan, rows, cols]
 
 
-def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    mask = _rand(x.shape[0], generator, x.device) < 0.5
+def flip_where(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mirror the images whose `mask` entry is True."""
     return torch.where(mask[:, None, None, None], x.flip(3), x)
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    return flip_where(x, _rand(x.shape[0], generator, x.device) < 0.5)
 
 
 def colour_jitter(x: torch.Tensor, strength: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -91,10 +95,8 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
     """Apply the augmentations `cfg` switches on, in a fixed order (`flip_mask`: which images to mirror)."""
     if cfg.crop_padding:
         x = random_translate(x, cfg.crop_padding, generator)
-    if cfg.flip and flip_mask is not None:
-        x = torch.where(flip_mask.to(x.device)[:, None, None, None], x.flip(3), x)
-    elif cfg.flip:
-        x = random_flip(x, generator)
+    if cfg.flip:
+        x = random_flip(x, generator) if flip_mask is None else flip_where(x, flip_mask)
     if cfg.rotate_degrees or cfg.zoom:
         x = random_affine(x, cfg.rotate_degrees, cfg.zoom, generator)
     if cfg.jitter:

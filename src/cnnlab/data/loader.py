@@ -49,8 +49,8 @@ class BatchLoader:
         self.std = torch.tensor(std, device=self.device, dtype=dtype).view(1, 3, 1, 1)
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0  # epochs started; the parity drives the alternating flip
-        self.flip_base = (torch.rand(len(self.labels), generator=torch.Generator().manual_seed(seed + 1)) < 0.5
-                          if augment is not None and augment.alternate_flip else None)
+        self.flip_base = ((torch.rand(len(self.labels), generator=torch.Generator().manual_seed(seed + 1)) < 0.5)
+                          .to(self.device) if augment is not None and augment.alternate_flip else None)
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -81,5 +81,5 @@ class BatchLoader:
         odd = self.epoch % 2 == 0  # mirrored relative to the first epoch
         for start in range(0, stop, self.batch_size):
             idx = order[start:start + self.batch_size]
-            mask = None if self.flip_base is None else self.flip_base[idx.cpu()] ^ odd
+            mask = None if self.flip_base is None else self.flip_base[idx] ^ odd  # on the device: no sync
             yield self.prepare(self.images[idx], flip_mask=mask), self.labels[idx]
