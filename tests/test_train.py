@@ -17,7 +17,8 @@ from cnnlab import checkpoint
 from cnnlab.data import AugmentConfig, load_dataset
 from cnnlab.device import seed_everything
 from cnnlab.models import build_model
-from cnnlab.train import TrainConfig, fit, lr_factor
+from cnnlab.optim import Muon, orthogonalize
+from cnnlab.train import TrainConfig, fit, lr_factor, make_optimizer
 
 CPU = torch.device("cpu")
 
@@ -69,6 +70,51 @@ def test_resume_refuses_a_different_config(tmp_path):
     with pytest.raises(ValueError, match="another configuration"):
         fit(build_model("baseline", 10), data, _small_cfg(epochs=1, lr=0.5), tmp_path, CPU, arch="baseline",
             progress=False)
+
+
+def test_orthogonalize_flattens_the_spectrum():
+    G = torch.randn(64, 288) * torch.logspace(-3, 0, 288)  # singular values spread over 3 decades
+    s = torch.linalg.svdvals(orthogonalize(G))
+    assert s.shape == (64,) and s.min() > 0.5 and s.max() < 1.3
+    assert orthogonalize(G.T).shape == (288, 64)
+
+
+def test_muon_steps_filters_at_fixed_norm_and_the_rest_exactly_as_sgd():
+    torch.manual_seed(0)
+    model = build_model("fast", 10, widths=(8, 16, 16))
+    cfg = TrainConfig(optimizer="muon", lr=0.1, momentum=0.85, weight_decay=1e-3, muon_lr=0.05)
+    opt = make_optimizer(model, cfg)
+    ortho = [g for g in opt.param_groups if g["orthogonalize"]]
+    assert ortho and all(p.ndim == 4 for g in ortho for p in g["params"])
+    assert all(g["lr"] == 0.05 and g["momentum"] == cfg.muon_momentum for g in ortho)
+    twin = build_model("fast", 10, widths=(8, 16, 16))
+    twin.load_state_dict(model.state_dict())
+    sgd_groups = [{**g, "params": [dict(twin.named_parameters())[n] for n, p in model.named_parameters()
+                                   if any(p is q for q in g["params"])]}
+                  for g in opt.param_groups if not g["orthogonalize"]]
+    sgd = torch.optim.SGD(sgd_groups, lr=0.1, momentum=0.85, nesterov=True)
+    x = torch.randn(4, 3, 32, 32)
+    for net, o in ((model, opt), (twin, sgd)):  # one step: after it the filters (and so the grads) differ
+        net(x).logsumexp(1).mean().backward()
+        o.step()
+    for (name, p), q in zip(model.named_parameters(), twin.parameters()):
+        if p.ndim == 4 and p.requires_grad:
+            assert p.norm().item() == pytest.approx(len(p) ** 0.5, rel=0.2)  # rescaled, then one bounded step
+        elif p.requires_grad:
+            torch.testing.assert_close(p, q, msg=name)
+
+
+def test_muon_and_input_mixup_train_the_fast_net_and_resume(tmp_path):
+    data = load_dataset("fake", val_size=0.2)
+    cfg = _small_cfg(epochs=4, optimizer="muon", lr=0.05, momentum=0.85, muon_lr=0.05, mixup=0.2,
+                     schedule="linear", warmup=0.2)
+    result = fit(build_model("fast", 10, widths=(16, 32, 32)), data, cfg, tmp_path, CPU, arch="fast",
+                 progress=False)
+    assert max(h["val_acc"] for h in result["history"]) > 0.5  # chance is 0.1
+    ckpt = checkpoint.load(tmp_path / "last.pth")
+    opt = make_optimizer(build_model("fast", 10, widths=(16, 32, 32)), cfg)
+    opt.load_state_dict(ckpt["optimizer"])  # Muon's momentum buffers come back on resume
+    assert isinstance(opt, Muon) and len(opt.state) > 0
 
 
 def test_schedules():

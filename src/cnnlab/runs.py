@@ -40,7 +40,9 @@ def recipe_config(recipe: dict, profile: str, **overrides) -> tuple[TrainConfig,
             values[key] = value
         else:
             raise ValueError(f"recipe key {key!r} is neither a TrainConfig field nor a hook {sorted(HOOK_KEYS)}")
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in overrides.items():  # hooks too: e.g. model_kwargs={"widths": (32, 128, 128)}
+        if value is not None:
+            (hooks if key in HOOK_KEYS else values)[key] = value
     return TrainConfig(**values), hooks
 
 

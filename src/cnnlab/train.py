@@ -19,16 +19,19 @@ from tqdm.auto import tqdm
 
 from . import checkpoint
 from .data import AugmentConfig, BatchLoader, Dataset
+from .optim import Muon
 
 
 @dataclass
 class TrainConfig:
     epochs: float = 10  # passes over the training split (a fraction ends part-way through the last one)
     batch_size: int = 256
-    optimizer: str = "sgd"  # sgd | adam | adamw
+    optimizer: str = "sgd"  # sgd | adam | adamw | muon (conv filters by Muon, the rest by SGD; see cnnlab.optim)
     lr: float = 0.1  # peak learning rate
     momentum: float = 0.9  # SGD momentum (Adam beta1 is left at its default)
     nesterov: bool = True
+    muon_lr: float = 0.05  # optimizer="muon": lr of the orthogonalised conv-filter steps (others use `lr`)
+    muon_momentum: float = 0.6  # optimizer="muon": momentum of those steps (others use `momentum`)
     weight_decay: float = 5e-4
     schedule: str = "onecycle"  # onecycle | cosine | linear | plateau | constant
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle / linear / cosine)
@@ -50,7 +53,7 @@ class TrainConfig:
     lookahead_decay: float = 0.95  # per-step decay of that average (raised to k, scaled by progress^3)
     compile: bool = False  # torch.compile the training forward (pays on GPUs; measure before enabling on CPU)
     time_budget: float | None = None  # stop after this many training seconds (a fixed CPU budget)
-    mixup: float = 0.0  # cached strategies: mix pairs of cached activations, weight ~ Beta(a, a); 0 = off
+    mixup: float = 0.0  # mix pairs of inputs (cached strategies: of cached activations), weight ~ Beta(a, a); 0 = off
     seed: int = 0
 
     def to_dict(self) -> dict:
@@ -95,13 +98,21 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         g.setdefault("lr_scale", 1.0)
         g["lr"] = cfg.lr * g["lr_scale"]
     groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "muon":  # each group splits into its conv filters (Muon steps) and the rest (SGD)
+        split = []
+        for g in groups:
+            rest, filters = [p for p in g["params"] if p.ndim != 4], [p for p in g["params"] if p.ndim == 4]
+            split += [{**g, "params": rest}] if rest else []
+            split += [{**g, "params": filters, "orthogonalize": True, "momentum": cfg.muon_momentum,
+                       "weight_decay": 0.0, "lr_scale": cfg.muon_lr / cfg.lr, "lr": cfg.muon_lr}] if filters else []
+        return Muon(split, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.optimizer in ("adam", "adamw"):
         # Adam's L2 is coupled to the gradient (the coursework recipe); AdamW decouples it.
         cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
         return cls(groups, lr=cfg.lr)
-    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: sgd, adam or adamw")
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}: sgd, adam, adamw or muon")
 
 
 @torch.no_grad()
@@ -257,9 +268,17 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                         at = max(step, int(total_steps * elapsed / cfg.time_budget))
                     for g in optimizer.param_groups:
                         g["lr"] = cfg.lr * g["lr_scale"] * lr_factor(at, total_steps, cfg)
+                perm = None
+                if cfg.mixup:  # input mixup: blend pairs of images, and their losses with the same weight
+                    lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
+                    perm = torch.randperm(len(y), device=device)
+                    X = X.lerp(X[perm], 1 - lam)
                 with _autocast(device, cfg.amp):
                     logits = forward(X)
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                    if perm is not None:
+                        loss = lam * loss + (1 - lam) * F.cross_entropy(logits.float(), y[perm],
+                                                                        label_smoothing=cfg.label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if cfg.grad_clip:

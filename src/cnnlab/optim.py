@@ -1,0 +1,75 @@
+"""Muon for conv filters, SGD-Nesterov for everything else, in one optimiser.
+
+Muon (Keller Jordan, 2024; used by airbench's 2024 CIFAR-10 records) replaces each filter bank's
+momentum update by the nearest semi-orthogonal matrix, so every direction of the filter space moves
+by the same amount, and keeps each bank at a fixed norm (a BatchNorm follows every conv, so only
+the direction matters). Written here rather than taken from `torch.optim.Muon` because that one
+takes 2-D matrices only and leaves the rest of the net to a second optimiser; one optimiser keeps
+one state_dict for resuming and one set of param groups for the lr schedule.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["Muon", "orthogonalize"]
+
+
+@torch.no_grad()
+def orthogonalize(G: torch.Tensor, steps: int = 5) -> torch.Tensor:
+    """Approximately U V^T of G = U S V^T, by the quintic Newton-Schulz iteration (no SVD).
+
+    The coefficients push every singular value into roughly [0.7, 1.2] in 5 steps: not exactly
+    orthogonal, and empirically as good for training (Jordan et al., modded-nanogpt / airbench).
+    """
+    a, b, c = 3.4445, -4.7750, 2.0315
+    X = G / (G.norm() + 1e-7)  # spectral norm <= Frobenius norm <= 1: inside the iteration's basin
+    transposed = X.size(0) > X.size(1)
+    if transposed:
+        X = X.T  # iterate on the smaller Gram matrix
+    for _ in range(steps):
+        A = X @ X.T
+        X = a * X + (b * A + c * A @ A) @ X
+    return X.T if transposed else X
+
+
+class Muon(torch.optim.Optimizer):
+    """SGD with (Nesterov) momentum; groups with `orthogonalize=True` take Muon steps instead.
+
+    Orthogonalised groups: the momentum update of each tensor, seen as (out, in * k * k), is
+    orthogonalised; the tensor is rescaled to Frobenius norm sqrt(out) before the step, and takes
+    no weight decay (the fixed norm does that job). Other groups: exactly `torch.optim.SGD`
+    (coupled weight decay, dampening 0).
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 0.0):
+        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, orthogonalize=False)
+        super().__init__(params, defaults)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            m, ortho = group["momentum"], group["orthogonalize"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad
+                if group["weight_decay"] and not ortho:
+                    g = g.add(p, alpha=group["weight_decay"])
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                buf = state["momentum_buffer"]
+                buf.mul_(m).add_(g)
+                g = g.add(buf, alpha=m) if group["nesterov"] else buf
+                if ortho:
+                    p.mul_(math.sqrt(len(p)) / (p.norm() + 1e-12))
+                    g = orthogonalize(g.reshape(len(g), -1).float()).view_as(p).to(p.dtype)
+                p.add_(g, alpha=-group["lr"])
+        return loss
