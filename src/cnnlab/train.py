@@ -86,6 +86,14 @@ def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
+def scheduled_factor(step: int, total: int, cfg: TrainConfig, elapsed: float) -> float:
+    """`lr_factor` at `step`, or further on by the clock when a time budget is set: the schedule then
+    reaches its end when the budget does, instead of being cut off near its peak."""
+    if cfg.time_budget:
+        step = max(step, int(total * elapsed / cfg.time_budget))
+    return lr_factor(step, total, cfg)
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Weight decay on weights only, not on norms and biases; models may supply their own groups."""
     if hasattr(model, "param_groups"):
@@ -262,12 +270,9 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                 if step >= total_steps:  # a fractional last epoch
                     break
                 if cfg.schedule != "plateau":
-                    at = step  # with a time budget the schedule runs by the clock, so it anneals before the cut
-                    if cfg.time_budget:
-                        elapsed = state["train_seconds"] + time.perf_counter() - t0
-                        at = max(step, int(total_steps * elapsed / cfg.time_budget))
+                    factor = scheduled_factor(step, total_steps, cfg, state["train_seconds"] + time.perf_counter() - t0)
                     for g in optimizer.param_groups:
-                        g["lr"] = cfg.lr * g["lr_scale"] * lr_factor(at, total_steps, cfg)
+                        g["lr"] = cfg.lr * g["lr_scale"] * factor
                 perm = None
                 if cfg.mixup:  # input mixup: blend pairs of images, and their losses with the same weight
                     lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
