@@ -205,3 +205,18 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     evaluated = json.loads((out / "eval.json").read_text())
     assert evaluated["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert "precision" in capsys.readouterr().out
+
+
+def test_recipes_pick_per_profile_values_and_take_overrides():
+    from cnnlab.runs import recipe_config
+
+    recipe = {"lr": 0.1, "muon_lr": {"quick": 0.08, "full": 0.04}, "epochs": {"smoke": 1, "quick": 4, "full": 10},
+              "model_kwargs": {"quick": {"widths": (32, 128, 128)}}, "augment": {"crop_padding": 2}}
+    cfg, hooks = recipe_config(recipe, "full")
+    assert (cfg.muon_lr, cfg.epochs, cfg.augment.crop_padding, hooks) == (0.04, 10, 2, {})
+    cfg, hooks = recipe_config(recipe, "smoke")
+    assert cfg.muon_lr == TrainConfig().muon_lr and cfg.epochs == 1  # not set for smoke: the default
+    cfg, hooks = recipe_config(recipe, "quick", lr=0.2, model_kwargs={"widths": (8, 16, 16)})
+    assert cfg.lr == 0.2 and cfg.muon_lr == 0.08 and hooks["model_kwargs"] == {"widths": (8, 16, 16)}
+    with pytest.raises(ValueError, match="neither a TrainConfig field"):
+        recipe_config({"lr": 0.1, "warp": 9}, "quick")

@@ -137,7 +137,9 @@ pd.DataFrame({k: v['images'] for k, v in data.summary()['splits'].items()}, inde
 The baseline doubles its width at each of three stages and pools 32 → 16 → 8 → 4; dropout grows
 with depth because deeper layers overfit more. The fast network follows airbench: a frozen
 *whitening* first layer computed from the data, three wide conv groups, a max-pooled head and
-label smoothing, trained with SGD-Nesterov on a warm-up/decay schedule.
+label smoothing. Its conv filters learn with Muon, which replaces each momentum update by the
+nearest orthogonal one so every direction of a filter bank moves by the same step; the rest learns
+with SGD-Nesterov, on one warm-up/decay schedule.
 """, slide="slide"),
         code('''
 from cnnlab.models import build_model

@@ -17,23 +17,26 @@ from . import checkpoint, evaluate
 from .data import AugmentConfig, Dataset, fix_size, load_dataset
 from .device import describe_device, pick_device, seed_everything
 from .models import build_model, count_params
-from .profiles import get_profile
+from .profiles import PROFILE_NAMES, get_profile
 from .train import TrainConfig, fit, make_loaders, predict_logits
 
 HOOK_KEYS = {"init", "model_kwargs"}  # recipe keys that are not TrainConfig fields
 
 
 def recipe_config(recipe: dict, profile: str, **overrides) -> tuple[TrainConfig, dict]:
-    """A model's recipe (plain data) + the profile's epochs + explicit overrides -> TrainConfig, hooks."""
+    """A model's recipe (plain data) for a profile + explicit overrides -> TrainConfig, hooks.
+
+    A value written as {profile: value} (every key a profile name) takes the profile's entry.
+    """
     known = {f.name for f in fields(TrainConfig)}
     values, hooks = {}, {}
     for key, value in recipe.items():
-        if key == "model_kwargs":
-            hooks[key] = value.get(profile, {}) if all(k in ("smoke", "quick", "full") for k in value) else value
-        elif key in HOOK_KEYS:
+        if isinstance(value, dict) and value and all(k in PROFILE_NAMES for k in value):
+            if profile not in value:
+                continue  # not set for this profile: the TrainConfig default (or {} for a hook)
+            value = value[profile]
+        if key in HOOK_KEYS:
             hooks[key] = value
-        elif key == "epochs":
-            values["epochs"] = value[profile] if isinstance(value, dict) else value
         elif key == "augment":
             values["augment"] = AugmentConfig(**value) if isinstance(value, dict) else value
         elif key in known:
@@ -88,8 +91,12 @@ def train_run(model_name: str = "fast", source: str | None = None, out: str | Pa
 
 
 def evaluate_saved(run_dir: str | Path, *, source: str | None = None, data: Dataset | None = None,
-                   device: torch.device | str | None = None, tta: str | None = "flip", batch_size: int = 256) -> dict:
-    """Re-evaluate `run_dir/model.pth` on the test split: metrics, params, size, throughput."""
+                   device: torch.device | str | None = None, tta: str | None = "saved", batch_size: int = 256) -> dict:
+    """Re-evaluate `run_dir/model.pth` on the test split: metrics, params, size, throughput.
+
+    `tta="saved"` uses the test-time augmentation the run was trained with (its config's `tta`),
+    so `cnnlab evaluate` reproduces the run's own metrics.json.
+    """
     run_dir = Path(run_dir)
     dev = device if isinstance(device, torch.device) else pick_device(device)
     model, ckpt = checkpoint.load_model(run_dir / "model.pth")
@@ -104,6 +111,7 @@ def evaluate_saved(run_dir: str | Path, *, source: str | None = None, data: Data
         data = replace(data, **{name: fix_size(getattr(data, name), ckpt["image_size"]) for name in mixed})
     cfg = TrainConfig.from_dict(ckpt["config"])
     cfg.batch_size = batch_size
+    tta = cfg.tta if tta == "saved" else tta
     model = model.to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
