@@ -46,11 +46,10 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
                                             111 s of compiling, later epochs 64-67 s vs
                                             51-53 s eager), test 84.78 vs 84.84 %
 
-Not measured yet: ReLU vs GELU, lr retuning for 4-epoch schedules, progressive resizing.
-Neither target is met: `full` (92 % in 20 minutes) reaches 89.5 % in 1,343 s;
-`quick` (87 % in 4 minutes) reaches 85.0 % in 4 epochs; the same recipe at half the lr trained
-in 211 s on a quiet machine (849 img/s; epochs after the first 50 s, 905 img/s) but reached only
-83.3 %, so airbench's lr is not too high here; a higher lr is untried.
+Not measured yet: ReLU vs GELU, progressive resizing, Muon's momentum and Newton-Schulz step count.
+Neither target is met: `full` (92 % in 20 minutes) reaches 89.98 % in 1,246 s (SGD: 89.53 % in
+1,343 s); `quick` (87 % in 4 minutes) reaches 86.13 % in 245 s (SGD: 84.84 % in 221 s). Halving
+the SGD lr trained in 211 s but reached only 83.3 %, so airbench's lr is not too high here.
 """
 
 from __future__ import annotations
