@@ -42,6 +42,9 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
                                             costs ~18 ms a batch of 256: 6 Newton-Schulz solves)
   Muon + alternating flip, quick            86.13 % test, val 85.88 %, 244.8 s: the flip is    yes
                                             neutral here (+0.18 with SGD); kept, as in airbench
+  Muon momentum 0.85 / lr 0.11 (quick,      86.05 % (val 85.14 %) / 86.13 % (val 85.92 %),    no
+  with the flip)                            236.5 / 215.3 s: flat around 0.08; the same code
+                                            trains in 215-265 s from run to run here
   torch.compile (TrainConfig.compile)       quick: 318.6 s vs 220.4 s training (first epoch   no
                                             111 s of compiling, later epochs 64-67 s vs
                                             51-53 s eager), test 84.78 vs 84.84 %
