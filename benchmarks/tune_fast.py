@@ -19,6 +19,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import torch
@@ -60,14 +61,18 @@ def bench(widths_list, batch_sizes, channels_last_opts, steps: int = 4, compile_
                       flush=True)
 
 
+AUGMENT_KEYS = {f.name for f in fields(AugmentConfig)}  # e.g. alternate_flip=true: set inside `augment`
+
+
 def parse_overrides(items: list[str]) -> dict:
-    """key=value pairs -> train_run overrides; `widths=32,128,128` becomes model_kwargs."""
+    """key=value pairs -> train_run overrides; `widths=32,128,128` becomes model_kwargs, and
+    AugmentConfig fields change the recipe's `augment`."""
     overrides = {}
     for item in items:
         key, value = item.split("=", 1)
         if key == "widths":
             overrides["model_kwargs"] = {"widths": tuple(int(v) for v in value.split(","))}
-        elif key in ("alternate_flip", "crop_padding"):
+        elif key in AUGMENT_KEYS:
             augment = overrides.setdefault("augment", dict(RECIPES["fast"]["augment"]))
             augment[key] = json.loads(value)
         else:

@@ -94,6 +94,18 @@ def scheduled_factor(step: int, total: int, cfg: TrainConfig, elapsed: float) ->
     return lr_factor(step, total, cfg)
 
 
+def mixup(x: torch.Tensor, alpha: float, generator: torch.Generator | None = None
+          ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Blend each input with a random partner: lam * x + (1 - lam) * x[perm], lam ~ Beta(alpha, alpha).
+
+    Returns the blend, `perm` and `lam`; the caller weights the losses on y and y[perm] by lam, 1 - lam.
+    """
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    perm = (torch.randperm(len(x), device=x.device) if generator is None
+            else torch.randperm(len(x), generator=generator).to(x.device))
+    return x.lerp(x[perm], 1 - lam), perm, lam
+
+
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Weight decay on weights only, not on norms and biases; models may supply their own groups."""
     if hasattr(model, "param_groups"):
@@ -112,7 +124,8 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
             rest, filters = [p for p in g["params"] if p.ndim != 4], [p for p in g["params"] if p.ndim == 4]
             split += [{**g, "params": rest}] if rest else []
             split += [{**g, "params": filters, "orthogonalize": True, "momentum": cfg.muon_momentum,
-                       "weight_decay": 0.0, "lr_scale": cfg.muon_lr / cfg.lr, "lr": cfg.muon_lr}] if filters else []
+                       "weight_decay": 0.0, "lr_scale": g["lr_scale"] * cfg.muon_lr / cfg.lr,  # keeps a group's own scale
+                       "lr": cfg.muon_lr * g["lr_scale"]}] if filters else []
         return Muon(split, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
@@ -275,9 +288,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                         g["lr"] = cfg.lr * g["lr_scale"] * factor
                 perm = None
                 if cfg.mixup:  # input mixup: blend pairs of images, and their losses with the same weight
-                    lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
-                    perm = torch.randperm(len(y), device=device)
-                    X = X.lerp(X[perm], 1 - lam)
+                    X, perm, lam = mixup(X, cfg.mixup)
                 with _autocast(device, cfg.amp):
                     logits = forward(X)
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)

@@ -35,8 +35,8 @@ from .device import describe_device, pick_device, seed_everything
 from .models import count_params
 from .models.backbones import DEFAULT_BACKBONE, TransferNet, build_backbone, preprocessing, set_trainable
 from .profiles import get_profile
-from .train import (TrainConfig, fit, make_optimizer, new_state, predict_logits, record_epoch, scheduled_factor,
-                    should_stop)
+from .train import (TrainConfig, fit, make_optimizer, mixup, new_state, predict_logits, record_epoch,
+                    scheduled_factor, should_stop)
 
 STRATEGIES = ("frozen", "partial", "finetune")
 FEATURE_CACHE_VERSION = 2  # bump when the cached features or the cost recorded with them change
@@ -295,9 +295,7 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
                     g["lr"] = cfg.lr * g["lr_scale"] * factor
             perm = None
             if cfg.mixup and not model.binary:  # manifold mixup at the cut: the top stages see blends
-                lam = float(torch.distributions.Beta(cfg.mixup, cfg.mixup).sample())
-                perm = torch.randperm(len(idx), generator=generator).to(device)
-                h = lam * h + (1 - lam) * h[perm]
+                h, perm, lam = mixup(h, cfg.mixup, generator)
             out = _head_out(model, h, cut)
             loss = loss_fn(model, out, target, cfg.label_smoothing)
             if perm is not None:
