@@ -220,3 +220,17 @@ def test_recipes_pick_per_profile_values_and_take_overrides():
     assert cfg.lr == 0.2 and cfg.muon_lr == 0.08 and hooks["model_kwargs"] == {"widths": (8, 16, 16)}
     with pytest.raises(ValueError, match="neither a TrainConfig field"):
         recipe_config({"lr": 0.1, "warp": 9}, "quick")
+
+
+def test_recipes_pick_device_entries_on_that_device_only():
+    from cnnlab.models.scratch import RECIPES
+    from cnnlab.runs import recipe_config
+
+    cpu, cpu_hooks = recipe_config(RECIPES["fast"], "full", "cpu")
+    gpu, gpu_hooks = recipe_config(RECIPES["fast"], "full", "cuda")
+    assert (cpu.batch_size, cpu_hooks["model_kwargs"]["widths"]) == (256, (48, 192, 192))
+    assert (gpu.batch_size, gpu.lr, gpu_hooks["model_kwargs"]["widths"]) == (1024, 1.5, (64, 256, 256))
+    assert gpu.epochs == cpu.epochs == 10  # no "full@cuda" entry: the profile's own
+    quick_gpu, _ = recipe_config(RECIPES["fast"], "quick", "cuda")
+    assert quick_gpu.batch_size == 256  # only full has a GPU variant
+    assert recipe_config(RECIPES["fast"], "full", "mps")[0].batch_size == 256

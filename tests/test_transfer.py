@@ -156,8 +156,10 @@ def test_recipes_resolve_per_profile():
     assert recipe_config("frozen", "full", head="linear")[1]["head"] == "linear"
     cfg, extra = recipe_config("partial", "full")
     assert extra["flip"] is True and cfg.tta == "flip" and extra["head"] == "linear"
-    cfg, _ = recipe_config("finetune", "full")
-    assert cfg.time_budget == 900.0 and cfg.channels_last
+    cfg, extra = recipe_config("finetune", "full")
+    assert cfg.time_budget == 900.0 and cfg.channels_last and (cfg.image_size, extra["backbone_lr_scale"]) == (96, 0.1)
+    cfg, extra = recipe_config("finetune", "full", device_type="cuda")  # measured on an H100: see RECIPES
+    assert (cfg.image_size, cfg.epochs, cfg.batch_size, extra["backbone_lr_scale"]) == (224, 10, 128, 1.0)
     cfg, extra = recipe_config("frozen", "quick")
     assert cfg.image_size == 64 and extra["flip"] is True and cfg.tta == "flip"
     cfg, extra = recipe_config("partial", "full", unfreeze=3)

@@ -35,6 +35,15 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work: CUDA and MPS run asynchronously, so a clock read without this
+    times the launching of kernels, not their running."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a CPU generator for data order."""
     random.seed(seed)

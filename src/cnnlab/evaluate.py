@@ -13,6 +13,8 @@ import torch
 from sklearn import metrics as skm
 from torch import nn
 
+from .device import synchronize
+
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict:
     """Accuracy, top-k, per-class and macro precision/recall/F1, confusion matrix and report."""
@@ -54,12 +56,11 @@ def throughput(model: nn.Module, input_shape: tuple[int, int, int], device: torc
     X = torch.randn(batch_size, *input_shape, device=device)
     if channels_last:
         X = X.contiguous(memory_format=torch.channels_last)
-    sync = torch.cuda.synchronize if device.type == "cuda" else (torch.mps.synchronize if device.type == "mps" else lambda: None)
     for _ in range(warmup):
         model(X)
-    sync()
+    synchronize(device)
     t0 = time.perf_counter()
     for _ in range(iters):
         model(X)
-    sync()
+    synchronize(device)
     return batch_size * iters / (time.perf_counter() - t0)

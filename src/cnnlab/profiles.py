@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 PROFILE_NAMES = ("smoke", "quick", "full")
 
@@ -33,3 +34,18 @@ def get_profile(name: str | None = None) -> Profile:
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}: choose one of {', '.join(PROFILE_NAMES)} (or set CNNLAB_PROFILE)")
     return PROFILES[name]
+
+
+UNSET = object()  # a per-profile recipe value with no entry for this profile
+
+
+def for_profile(value: Any, profile: str, device_type: str = "cpu") -> Any:
+    """A recipe value for this run: values written per profile pick their entry, others pass through.
+
+    A per-profile value is a dict whose keys are profile names, optionally with a device type,
+    e.g. {"quick": 4, "full": 10, "full@cuda": 20}: "full@cuda" wins on a CUDA GPU, "full"
+    elsewhere. Returns UNSET when the profile has no entry (the caller keeps its default).
+    """
+    if not (isinstance(value, dict) and value and all(str(k).split("@")[0] in PROFILE_NAMES for k in value)):
+        return value
+    return value.get(f"{profile}@{device_type}", value.get(profile, UNSET))

@@ -17,24 +17,24 @@ from . import checkpoint, evaluate
 from .data import AugmentConfig, Dataset, fix_size, load_dataset
 from .device import describe_device, pick_device, seed_everything
 from .models import build_model, count_params
-from .profiles import PROFILE_NAMES, get_profile
+from .profiles import UNSET, for_profile, get_profile
 from .train import TrainConfig, fit, make_loaders, predict_logits
 
 HOOK_KEYS = {"init", "model_kwargs"}  # recipe keys that are not TrainConfig fields
 
 
-def recipe_config(recipe: dict, profile: str, **overrides) -> tuple[TrainConfig, dict]:
-    """A model's recipe (plain data) for a profile + explicit overrides -> TrainConfig, hooks.
+def recipe_config(recipe: dict, profile: str, device_type: str = "cpu", **overrides) -> tuple[TrainConfig, dict]:
+    """A model's recipe (plain data) for a profile (and device) + explicit overrides -> TrainConfig, hooks.
 
-    A value written as {profile: value} (every key a profile name) takes the profile's entry.
+    A value written per profile, {profile: value} or {"profile@cuda": value}, takes this run's
+    entry (`cnnlab.profiles.for_profile`).
     """
     known = {f.name for f in fields(TrainConfig)}
     values, hooks = {}, {}
     for key, value in recipe.items():
-        if isinstance(value, dict) and value and all(k in PROFILE_NAMES for k in value):
-            if profile not in value:
-                continue  # not set for this profile: the TrainConfig default (or {} for a hook)
-            value = value[profile]
+        value = for_profile(value, profile, device_type)
+        if value is UNSET:
+            continue  # not set for this profile: the TrainConfig default (or {} for a hook)
         if key in HOOK_KEYS:
             hooks[key] = value
         elif key == "augment":
@@ -71,7 +71,7 @@ def train_run(model_name: str = "fast", source: str | None = None, out: str | Pa
     dev = pick_device(device)
     seed_everything(seed)
     data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction)
-    cfg, hooks = recipe_config(RECIPES[model_name], prof.name, epochs=epochs, batch_size=batch_size, seed=seed, **overrides)
+    cfg, hooks = recipe_config(RECIPES[model_name], prof.name, dev.type, epochs=epochs, batch_size=batch_size, seed=seed, **overrides)
     out = Path(out) if out else Path("runs") / f"{model_name}-{prof.name}"
     model = build_model(model_name, data.num_classes, **hooks.get("model_kwargs", {}))
     fresh = not (resume and (out / "last.pth").exists())

@@ -31,10 +31,10 @@ from tqdm.auto import tqdm
 
 from . import checkpoint, evaluate, paths
 from .data import AugmentConfig, BatchLoader, DataError, Dataset, Split, fix_size, load_dataset
-from .device import describe_device, pick_device, seed_everything
+from .device import describe_device, pick_device, seed_everything, synchronize
 from .models import count_params
 from .models.backbones import DEFAULT_BACKBONE, TransferNet, build_backbone, preprocessing, set_trainable
-from .profiles import get_profile
+from .profiles import UNSET, for_profile, get_profile
 from .train import (TrainConfig, fit, make_optimizer, mixup, new_state, predict_logits, record_epoch,
                     scheduled_factor, should_stop)
 
@@ -93,9 +93,22 @@ RECIPES: dict[str, dict] = {
         # Every step runs the whole backbone forward and backward: on 2 CPU cores a CIFAR epoch at
         # 96 px is longer than the budget, so `full` is a fixed 15-minute training budget whose
         # schedule anneals by the clock (train.fit); on a GPU the 3 epochs end first.
-        "image_size": {"smoke": 64, "quick": 64, "full": 96},
-        "epochs": {"smoke": 1, "quick": 1, "full": 3}, "time_budget": {"full": 900.0}, "head": "linear",
-        "batch_size": 64, "optimizer": "adamw", "lr": 1e-3, "backbone_lr_scale": 0.1, "weight_decay": 0.01,
+        # On a CUDA GPU, `full` trains the published 224 px for 10 epochs with one lr for all layers.
+        # Measured on one H100 (bf16, batch 128, `bash benchmarks/gpu_session.sh`), test accuracy:
+        #   epochs  lr (head / backbone)   test      train s
+        #   5       1e-3 / 1e-4            89.01 %    87     (the CPU recipe's 0.1 scale: underfits)
+        #   5       1e-3 / 3e-4            92.03 %    92
+        #   5       1e-3 / 1e-3            93.56 %   114
+        #   6       2e-3 / 2e-3            93.50 %    96
+        #   8       1e-3 / 1e-3, mixup 0.3 93.63 %   130
+        #   10      1e-3 / 1e-3            93.78 %   151     <- full@cuda
+        # Training accuracy reaches 99.6 % while validation stays near 93.4 %: the 32-px JPEG
+        # images, blown up 7x, are the limit, not the schedule (the issue's 96 % is not reached).
+        "image_size": {"smoke": 64, "quick": 64, "full": 96, "full@cuda": 224},
+        "epochs": {"smoke": 1, "quick": 1, "full": 3, "full@cuda": 10}, "time_budget": {"full": 900.0},
+        "head": "linear", "batch_size": {"smoke": 64, "quick": 64, "full": 64, "full@cuda": 128},
+        "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01,
+        "backbone_lr_scale": {"smoke": 0.1, "quick": 0.1, "full": 0.1, "full@cuda": 1.0},
         "schedule": "onecycle", "warmup": 0.1, "label_smoothing": 0.1,
         "augment": {"crop_padding": 4, "flip": True}, "tta": "flip",
     },
@@ -104,8 +117,10 @@ RECIPES: dict[str, dict] = {
 BINARY_RECIPE = {"optimizer": "adam", "lr": 1e-3, "label_smoothing": 0.0, "epochs": {"smoke": 1, "quick": 1, "full": 5}}
 
 
-def recipe_config(strategy: str, profile: str, binary: bool = False, **overrides) -> tuple[TrainConfig, dict]:
-    """Strategy recipe (+ the binary deltas) for a profile + explicit overrides -> TrainConfig, transfer settings."""
+def recipe_config(strategy: str, profile: str, binary: bool = False, device_type: str = "cpu",
+                  **overrides) -> tuple[TrainConfig, dict]:
+    """Strategy recipe (+ the binary deltas) for a profile and device + explicit overrides
+    -> TrainConfig, transfer settings."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     recipe = dict(RECIPES[strategy])
@@ -114,7 +129,9 @@ def recipe_config(strategy: str, profile: str, binary: bool = False, **overrides
     known = {f.name for f in fields(TrainConfig)}
     values, extra = {"tta": None}, {"flip": False, "unfreeze": None, "backbone_lr_scale": 0.1, "head": "linear"}
     for key, value in recipe.items():
-        value = value.get(profile) if isinstance(value, dict) and key != "augment" else value
+        value = for_profile(value, profile, device_type)
+        if value is UNSET:
+            continue
         if key in TRANSFER_KEYS:
             extra[key] = value
         elif key == "augment":
@@ -310,6 +327,7 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
             if cfg.time_budget and state["train_seconds"] + time.perf_counter() - t0 > cfg.time_budget:
                 break
         seen = min(n, (i + 1) * bs) if n > bs else n
+        synchronize(device)
         seconds = time.perf_counter() - t0
         # ------------------------------------------------------------------- validation
         logits = predict_cached(model, val["features"], cut, device)
@@ -376,7 +394,7 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
     dev = pick_device(device)
     seed_everything(seed)
     t_start = time.perf_counter()
-    cfg, extra = recipe_config(strategy, prof.name, binary, epochs=epochs, batch_size=batch_size, seed=seed,
+    cfg, extra = recipe_config(strategy, prof.name, binary, dev.type, epochs=epochs, batch_size=batch_size, seed=seed,
                                image_size=image_size, unfreeze=unfreeze, head=head, **overrides)
     data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction)
     if binary and data.num_classes != 2:

@@ -49,6 +49,24 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
                                             111 s of compiling, later epochs 64-67 s vs
                                             51-53 s eager), test 84.78 vs 84.84 %
 
+On a GPU (one NVIDIA H100, torch 2.11 + CUDA 13, bf16 autocast, channels-last, 2026-11-22;
+`bash benchmarks/gpu_session.sh`; train seconds include the first epoch's cuDNN autotuning,
+about 4.5 s of the totals below):
+
+  variant (full profile, 10 epochs unless said)        test     train s   kept
+  CPU recipe: 48/192/192, batch 256                    90.21 %  21.0      CPU only
+  64/256/256, batch 1024, lr 1.5, muon_lr 0.24         90.89 %   9.1      full@cuda
+  the same, muon_lr 0.12                               90.53 %  14.3      no
+  the same, batch 512 (lr 0.75, muon_lr 0.16)          90.69 %  17.9      no
+  the same, 20 epochs (muon_lr 0.24 / 0.12)            91.39 / 91.13 %  14.7 / 15.8   no: over 10 s
+  the same, torch.compile                              90.78 %  25.2      no: 19.7 s compiling in epoch 1,
+                                                                          then 0.6 s an epoch vs 0.45 eager
+  baseline (coursework CNN), for comparison            79.71 %  76        -
+
+airbench94 reports 94 % in 3.3 s on an A100 on the original CIFAR-10 pixels; here the net stops
+near 91 % on the JPEG q75 mirror with training accuracy at 95-99 %, so the gap is generalisation
+(JPEG artefacts, and airbench's remaining tricks), not speed.
+
 Not measured yet: ReLU vs GELU, progressive resizing, Muon's momentum and Newton-Schulz step count.
 Neither target is met: `full` (92 % in 20 minutes) reaches 89.98 % in 1,246 s (SGD: 89.53 % in
 1,343 s); `quick` (87 % in 4 minutes) reaches 86.13 % in 245 s (SGD: 84.84 % in 221 s). Halving
@@ -268,11 +286,17 @@ RECIPES: dict[str, dict] = {
         # lr 11.5 / wd 0.0153 "per 1024 examples" at momentum 0.85: lr = 11.5 * B / (1024 * (1 + 1 /
         # (1 - 0.85))), weight_decay = 0.0153 / 11.5; model.param_groups gives BN biases 64x the lr
         # and 1/64 of the weight decay.
-        "optimizer": "muon", "muon_lr": 0.08, "muon_momentum": 0.6,
-        "lr": 0.375, "momentum": 0.85, "nesterov": True, "weight_decay": 0.0153 / 11.5,
-        "batch_size": 256, "epochs": {"smoke": 1, "quick": 4, "full": 10},
+        # On a CUDA GPU, `full` trains airbench94's widths at its batch of 1024 (lr x4 with the batch):
+        # H100, same 10 epochs, 90.89 % test in 9.1 s vs 90.21 % in 21.0 s for the CPU recipe (batch
+        # 256 leaves the GPU waiting on Python); see "On a GPU" above.
+        "optimizer": "muon", "muon_lr": {"smoke": 0.08, "quick": 0.08, "full": 0.08, "full@cuda": 0.24},
+        "muon_momentum": 0.6,
+        "lr": {"smoke": 0.375, "quick": 0.375, "full": 0.375, "full@cuda": 1.5},
+        "momentum": 0.85, "nesterov": True, "weight_decay": 0.0153 / 11.5,
+        "batch_size": {"smoke": 256, "quick": 256, "full": 256, "full@cuda": 1024},
+        "epochs": {"smoke": 1, "quick": 4, "full": 10},
         "model_kwargs": {"smoke": {"widths": (32, 128, 128)}, "quick": {"widths": (32, 128, 128)},
-                         "full": {"widths": (48, 192, 192)}},
+                         "full": {"widths": (48, 192, 192)}, "full@cuda": {"widths": (64, 256, 256)}},
         # linear warm-up from 0.2x to 1x over 23 % of the steps, then linear decay to 0.07x
         "schedule": "linear", "warmup": 0.23, "warmup_start": 0.2, "final_lr": 0.07,
         "label_smoothing": 0.2, "augment": {"crop_padding": 2, "flip": True, "alternate_flip": True},
