@@ -2,11 +2,13 @@
 
     python benchmarks/bench_scratch.py --profile quick|full [--source ...] [--models fast,baseline]
     python benchmarks/bench_scratch.py --profile full --models baseline,fast,fast:quick
+    python benchmarks/bench_scratch.py --profile full --models baseline,fast:quick:epochs=2 --reuse
 
 Trains each model with `cnnlab.runs.train_run` (the code path of `cnnlab train`), then prints one
 row per model and how long each `fast` run needed to first reach the baseline's best validation
 accuracy. `name:profile` trains that model with another profile's recipe on the same data (quick
-and full both use all of CIFAR-10), e.g. the short `fast` recipe beside the full baseline.
+and full both use all of CIFAR-10), e.g. the short `fast` recipe beside the full baseline;
+`name:profile:key=value+key=value` also overrides recipe values (a shorter schedule, say).
 Results go to runs/bench-scratch-<profile>/results.json beside each run's own metrics.json.
 """
 
@@ -28,6 +30,20 @@ from cnnlab.runs import train_run
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
 
+def parse_spec(spec: str, default_profile: str) -> tuple[str, str, dict]:
+    """`name[:profile[:key=value+key=value]]` -> (name, profile, recipe overrides), e.g.
+    `fast:quick:epochs=2` trains the quick recipe on a 2-epoch schedule (values parsed as JSON)."""
+    name, profile, sets = (spec.split(":") + ["", ""])[:3]
+    overrides = {}
+    for item in filter(None, sets.split("+")):
+        key, value = item.split("=", 1)
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return name, profile or default_profile, overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
@@ -46,15 +62,15 @@ def main() -> None:
           f"profile {args.profile}, torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}")
     results = {}
     for spec in args.models.split(","):
-        name, _, profile = spec.partition(":")
-        profile = profile or args.profile
-        key = name if profile == args.profile else f"{name}-{profile}"
+        name, profile, overrides = parse_spec(spec, args.profile)
+        key = "-".join([name] + ([profile] if profile != args.profile else [])
+                       + [f"{k}{v}" for k, v in overrides.items()])
         t0 = time.perf_counter()
         if args.reuse and (out / key / "metrics.json").exists():
             m = json.loads((out / key / "metrics.json").read_text())
             print(f"{key:<12} reused the finished run in {out / key}")
         else:
-            m = train_run(name, data=data, out=out / key, profile=profile, resume=False)
+            m = train_run(name, data=data, out=out / key, profile=profile, resume=False, **overrides)
             m["wall_seconds"] = round(time.perf_counter() - t0, 1)
         m["history"] = json.loads((out / key / "history.json").read_text())
         results[key] = m
