@@ -210,7 +210,8 @@ Three strategies, from cheapest to most flexible:
   only a new head trains (seconds per epoch);
 * **partial** — the last stages are unfrozen too, at a lower learning rate than the head;
   the frozen lower stages still run only once;
-* **finetune** — everything trains, with a warm-up and a smaller backbone learning rate.
+* **finetune** — everything trains, with a warm-up and a smaller backbone learning rate (on a CUDA
+  GPU the `full` profile fine-tunes at 224 px with one learning rate for all layers: measured, see the README).
 """, slide="slide"),
         md("The profile (`smoke`, `quick` or `full`) comes from `CNNLAB_PROFILE` and sets the data size, "
            "the image size and the epochs; trained runs are read back, not retrained."),
@@ -402,7 +403,9 @@ confused_pairs_table(runs)
 ## How much data does each approach need?
 Both approaches are trained again on stratified 1 % and 10 % shares of the training split (same
 seed, the same validation and test images). The scratch model gets a fair schedule on few images
-(smaller batches, enough steps); the transfer model is the frozen backbone with a new head.
+(smaller batches, enough steps); the transfer model is the frozen backbone with a new head. A small
+share can afford the backbone's published 224-px input in the `full` profile (`study.SMALL_SHARE_IMAGE_SIZE`):
+its extraction cost is the validation and test images, paid once for both shares.
 """, slide="slide"),
         code('''
 small = study.data_size_study(data, RUNS, PROFILE, str(DEVICE))
