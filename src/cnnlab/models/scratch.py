@@ -69,7 +69,7 @@ airbench94 reports 94 % in 3.3 s on an A100 on the original CIFAR-10 pixels; her
 near 91 % on the JPEG q75 mirror with training accuracy at 95-99 %, so the gap is generalisation
 (JPEG artefacts, and airbench's remaining tricks), not speed.
 
-Not measured yet: ReLU vs GELU, progressive resizing, Muon's momentum and Newton-Schulz step count.
+Not measured yet: ReLU vs GELU, progressive resizing, the Newton-Schulz step count.
 Neither target is met: `full` (92 % in 20 minutes) reaches 89.98 % in 1,246 s (SGD: 89.53 % in
 1,343 s); `quick` (87 % in 4 minutes) reaches 86.13 % in 245 s (SGD: 84.84 % in 221 s). Halving
 the SGD lr trained in 211 s but reached only 83.3 %, so airbench's lr is not too high here.
