@@ -26,6 +26,7 @@ from cnnlab.checkpoint import write_json_atomic
 from cnnlab.compare import epochs_to_reach
 from cnnlab.data import load_dataset
 from cnnlab.runs import train_run
+from tune_fast import parse_value  # the sibling script: one rule for values typed on the command line
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
@@ -37,10 +38,7 @@ def parse_spec(spec: str, default_profile: str) -> tuple[str, str, dict]:
     overrides = {}
     for item in filter(None, sets.split("+")):
         key, value = item.split("=", 1)
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
+        overrides[key] = parse_value(value)
     return name, profile or default_profile, overrides
 
 

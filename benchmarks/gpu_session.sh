@@ -3,8 +3,9 @@
 # Usage: bash benchmarks/gpu_session.sh SOURCE OUTDIR [step ...]
 # Steps: fast-b1024 fast-b1024-compile fast-recipe finetune baseline, plus
 #   fast:LABEL:key=value,key=value   a tune_fast.py variant (overrides on top of B1024's)
-#   ft:EPOCHS:LR:BACKBONE_LR_SCALE[:key=value,...]   Lite0 finetune at 224 px, batch 128, with those settings Each step has its own time
-# limit so one slow step cannot eat the others; every figure printed comes from the repo's code.
+#   ft:EPOCHS:LR:BACKBONE_LR_SCALE[:key=value,...]   Lite0 finetune at 224 px, batch 128, with those settings
+# Each step has its own time limit so one slow step cannot eat the others; every figure printed
+# comes from the repo's code.
 set -u
 SRC=$1; OUTDIR=$2; shift 2
 STEPS=${*:-fast-b1024 finetune fast-recipe fast-b1024-compile}

@@ -64,6 +64,14 @@ def bench(widths_list, batch_sizes, channels_last_opts, steps: int = 4, compile_
 AUGMENT_KEYS = {f.name for f in fields(AugmentConfig)}  # e.g. alternate_flip=true: set inside `augment`
 
 
+def parse_value(text: str):
+    """A command-line recipe value: JSON where it parses (numbers, true, lists), else the text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def parse_overrides(items: list[str]) -> dict:
     """key=value pairs -> train_run overrides; `widths=32,128,128` becomes model_kwargs, and
     AugmentConfig fields change the recipe's `augment`."""
@@ -76,10 +84,7 @@ def parse_overrides(items: list[str]) -> dict:
             augment = overrides.setdefault("augment", dict(RECIPES["fast"]["augment"]))
             augment[key] = json.loads(value)
         else:
-            try:
-                overrides[key] = json.loads(value)
-            except json.JSONDecodeError:
-                overrides[key] = value
+            overrides[key] = parse_value(value)
     if "augment" in overrides:
         overrides["augment"] = AugmentConfig(**overrides["augment"])
     return overrides

@@ -77,6 +77,7 @@ def data_size_study(data: Dataset, runs_dir: str | Path, profile: str, device: s
     the others are named `<name>-<pct>pct`. Returns one row per (approach, fraction).
     """
     rows = []
+    device_type = pick_device(device).type  # the scratch recipe's values for this device
     for fraction in fractions:
         full = fraction >= 1.0
         part = data if full else load_dataset(data.source, seed=data.notes.get("seed", 0), profile=profile,
@@ -85,7 +86,7 @@ def data_size_study(data: Dataset, runs_dir: str | Path, profile: str, device: s
             continue  # a profile's size limit can make a share as large as the whole (smoke): nothing to learn
         tag = "" if full else f"-{fraction * 100:g}pct"
         extra = {} if full else small_data_overrides(scratch_model, profile, len(part.train), min_steps,
-                                                      device_type=pick_device(device).type)
+                                                      device_type=device_type)
         runs = {"scratch": scratch(scratch_name + tag, scratch_model, part, runs_dir, profile, device,
                                    progress=progress, **extra),
                 "transfer": transfer(transfer_name + tag, part, runs_dir, profile, device, backbone=backbone,
