@@ -3,9 +3,12 @@
     python benchmarks/tune_fast.py --profile quick                      # RECIPES['fast'] as it is
     python benchmarks/tune_fast.py --profile quick --set optimizer=muon muon_lr=0.1 --label muon
     python benchmarks/tune_fast.py --profile quick --set widths=40,160,160 epochs=3
+    python benchmarks/tune_fast.py --profile quick --variant "relu:act=relu" --variant "ls1:label_smoothing=0.1" --seeds 0,1
     python benchmarks/tune_fast.py --bench                              # throughput: widths x batch x layout
 
-`--set` takes TrainConfig fields (values parsed as JSON, else kept as text) plus `widths`.
+`--set` takes TrainConfig fields (values parsed as JSON, else kept as text) plus the model's
+`widths`, `act`, `whiten_bias_epochs` and `scale`. `--variant LABEL:key=value,...` (repeatable)
+trains several variants, each on top of `--set`, from one decoded dataset; `--seeds` repeats each.
 Each variant trains on the 45k training split (the 5k validation split is scored after every
 epoch, never trained on) and is tested on the 10k test split with the recipe's TTA. It prints
 the test accuracy, training seconds (validation passes excluded) and validation accuracy per
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import re
 import sys
 import time
 from dataclasses import fields
@@ -27,6 +31,7 @@ import torch.nn.functional as F
 
 from cnnlab.data import AugmentConfig, load_dataset
 from cnnlab.models.scratch import RECIPES, build_scratch, summarize
+from cnnlab.profiles import for_profile
 from cnnlab.runs import train_run
 
 SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
@@ -62,6 +67,7 @@ def bench(widths_list, batch_sizes, channels_last_opts, steps: int = 4, compile_
 
 
 AUGMENT_KEYS = {f.name for f in fields(AugmentConfig)}  # e.g. alternate_flip=true: set inside `augment`
+MODEL_KEYS = {"act", "whiten_bias_epochs", "scale"}  # FastNet constructor arguments (besides widths)
 
 
 def parse_value(text: str):
@@ -73,13 +79,15 @@ def parse_value(text: str):
 
 
 def parse_overrides(items: list[str]) -> dict:
-    """key=value pairs -> train_run overrides; `widths=32,128,128` becomes model_kwargs, and
-    AugmentConfig fields change the recipe's `augment`."""
+    """key=value pairs -> train_run overrides; `widths=32,128,128` and MODEL_KEYS become model_kwargs
+    (on top of the recipe's, per profile: see `main`), and AugmentConfig fields change the recipe's `augment`."""
     overrides = {}
     for item in items:
         key, value = item.split("=", 1)
         if key == "widths":
-            overrides["model_kwargs"] = {"widths": tuple(int(v) for v in value.split(","))}
+            overrides.setdefault("model_kwargs", {})["widths"] = tuple(int(v) for v in value.split(","))
+        elif key in MODEL_KEYS:
+            overrides.setdefault("model_kwargs", {})[key] = parse_value(value)
         elif key in AUGMENT_KEYS:
             augment = overrides.setdefault("augment", dict(RECIPES["fast"]["augment"]))
             augment[key] = json.loads(value)
@@ -96,6 +104,9 @@ def main() -> None:
     p.add_argument("--source", default=str(SOURCE))
     p.add_argument("--set", nargs="*", default=[], help="recipe overrides key=value")
     p.add_argument("--label", default=None, help="run name under runs/tune-fast/ (default: from --set)")
+    p.add_argument("--variant", action="append", default=[],
+                   help="LABEL:key=value,key=value on top of --set (repeatable; one dataset decode for all)")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, each variant trained once per seed")
     p.add_argument("--bench", action="store_true", help="throughput table instead of training")
     p.add_argument("--compile", action="store_true", help="with --bench: time torch.compile'd steps")
     p.add_argument("--threads", type=int, default=2)
@@ -106,22 +117,38 @@ def main() -> None:
         widths = [(32, 128, 128), (40, 160, 160), (48, 192, 192), (64, 256, 256)]
         bench(widths, [128, 256, 512], [True, False], compile_=args.compile)
         return
-    overrides = parse_overrides(args.set)
     label = args.label or ("-".join(s.replace("=", "") for s in args.set) or "recipe")
-    out = Path("runs/tune-fast") / f"{args.profile}-{label}"
+    # LABEL:key=value,key=value; a comma starts a new pair only before "key=" (widths=32,128,128 stays one)
+    variants = [(label, args.set)] if not args.variant else [
+        (v.split(":", 1)[0], args.set + [x for x in re.split(r",(?=\w+=)", v.split(":", 1)[1]) if x])
+        for v in args.variant]
     data = load_dataset(args.source, profile=args.profile)
     print(f"data: train {len(data.train)}  val {len(data.val)}  test {len(data.test)}  device: {device}")
+    for name, items in variants:
+        for seed in (int(s) for s in args.seeds.split(",")):
+            run_variant(data, args.profile, name if seed == 0 else f"{name}-s{seed}", items, seed)
+
+
+def run_variant(data, profile: str, label: str, items: list[str], seed: int) -> None:
+    """Train one variant (the recipe + `items`) and print / append its figures."""
+    overrides = parse_overrides(items)
+    if "model_kwargs" in overrides:  # on top of the recipe's own constructor arguments for this profile
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
+        base = for_profile(RECIPES["fast"]["model_kwargs"], profile, device_type)
+        overrides["model_kwargs"] = {**base, **overrides["model_kwargs"]}
+    out = Path("runs/tune-fast") / f"{profile}-{label}"
     t0 = time.perf_counter()
-    m = train_run("fast", data=data, out=out, profile=args.profile, resume=False, progress=False, **overrides)
+    m = train_run("fast", data=data, out=out, profile=profile, resume=False, progress=False, seed=seed, **overrides)
     history = json.loads((out / "history.json").read_text())
     for row in history:
         print(f"epoch {row['epoch']:>3}  train_acc {row['train_acc']:.4f}  val {row['val_acc']:.4f}  "
               f"train_s {row['train_seconds']:7.1f}")
-    print(f"RESULT profile={args.profile} {label}: test {m['test_accuracy']:.4f} (tta {m['tta']}) | "
+    print(f"RESULT profile={profile} {label}: test {m['test_accuracy']:.4f} (tta {m['tta']}) | "
           f"train_s {m['train_seconds']:.1f} | epochs {m['epochs']} | wall {time.perf_counter() - t0:.0f} s | "
-          f"{m['device']} | torch {torch.__version__}")
-    row = {"profile": args.profile, "label": label, "cmd": sys.argv, "test_accuracy": m["test_accuracy"],
-           "train_seconds": m["train_seconds"], "history": history, "config": m["config"]}
+          f"{m['device']} | torch {torch.__version__}", flush=True)
+    row = {"profile": profile, "label": label, "cmd": sys.argv, "seed": seed, "test_accuracy": m["test_accuracy"],
+           "train_seconds": m["train_seconds"], "history": history, "config": m["config"],
+           "model_kwargs": overrides.get("model_kwargs")}
     with (Path("runs/tune-fast") / "results.jsonl").open("a") as f:
         f.write(json.dumps(row, default=str) + "\n")
 

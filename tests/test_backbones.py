@@ -122,6 +122,8 @@ def test_unknown_backbone_and_options():
         build_backbone("efficientnet_lite0", 10, pretrained="random")
     with pytest.raises(ValueError, match="head"):
         build_backbone("efficientnet_lite0", 10, pretrained="none", head="transformer")
+    with pytest.raises(ValueError, match="drop_path is offered for the Lite backbones"):
+        build_backbone("resnet18", 10, pretrained="none", drop_path=0.2)
 
 
 def test_missing_lite_package_says_pip_install(monkeypatch):

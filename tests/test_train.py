@@ -234,3 +234,12 @@ def test_recipes_pick_device_entries_on_that_device_only():
     quick_gpu, _ = recipe_config(RECIPES["fast"], "quick", "cuda")
     assert quick_gpu.batch_size == 256  # only full has a GPU variant
     assert recipe_config(RECIPES["fast"], "full", "mps")[0].batch_size == 256
+
+
+def test_fast_net_activation_is_a_choice_and_unknown_ones_are_refused():
+    relu = build_model("fast", 10, widths=(8, 16, 16), act="relu")
+    assert any(isinstance(m, torch.nn.ReLU) for m in relu.modules())
+    assert not any(isinstance(m, torch.nn.GELU) for m in relu.modules())
+    assert relu(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="unknown activation 'tanh'"):
+        build_model("fast", 10, act="tanh")

@@ -113,6 +113,14 @@ def test_finetune_runs_one_tiny_epoch(tmp_path):
     assert checkpoint.load(tmp_path / "f" / "model.pth")["config"]["image_size"] == 32
 
 
+def test_finetune_with_drop_path_saves_it_and_reloads(tmp_path):
+    transfer_run("efficientnet_lite0", "finetune", "fake", tmp_path / "f", epochs=1, batch_size=128, drop_path=0.2, **SMALL)
+    model, ckpt = checkpoint.load_model(tmp_path / "f" / "model.pth")
+    assert ckpt["arch_kwargs"]["drop_path"] == 0.2
+    rates = [m.drop_prob for m in model.modules() if type(m).__name__ == "DropPath"]
+    assert rates and max(rates) == pytest.approx(0.2, abs=0.02)  # timm spreads the rate over the blocks
+
+
 def test_binary_head_reports_roc_auc_on_a_folder_of_mixed_sizes(tmp_path):
     folder = make_folder(tmp_path / "pets", classes=("cat", "dog"), per_class=(12, 6), sizes=((32, 32), (48, 40)))
     m = transfer_run("efficientnet_lite0", "frozen", str(folder), tmp_path / "bin", binary=True, batch_size=8, **SMALL)
@@ -160,6 +168,8 @@ def test_recipes_resolve_per_profile():
     assert cfg.time_budget == 900.0 and cfg.channels_last and (cfg.image_size, extra["backbone_lr_scale"]) == (96, 0.1)
     cfg, extra = recipe_config("finetune", "full", device_type="cuda")  # measured on an H100: see RECIPES
     assert (cfg.image_size, cfg.epochs, cfg.batch_size, extra["backbone_lr_scale"]) == (224, 10, 128, 1.0)
+    assert (extra["drop_path"], cfg.augment.cutout, cfg.augment.crop_padding) == (0.2, 8, 4)
+    assert recipe_config("finetune", "full")[1]["drop_path"] == 0.0  # the CPU's budgeted run: unmeasured there
     cfg, extra = recipe_config("frozen", "quick")
     assert cfg.image_size == 64 and extra["flip"] is True and cfg.tta == "flip"
     cfg, extra = recipe_config("partial", "full", unfreeze=3)

@@ -59,7 +59,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         out = args.out or f"runs/{args.backbone}-{args.strategy}"
         metrics = transfer_run(args.backbone, args.strategy, args.source, out, image_size=args.image_size,
                                pretrained=args.pretrained, binary=args.binary, head=args.head,
-                               unfreeze=args.unfreeze, **common)
+                               unfreeze=args.unfreeze, drop_path=args.drop_path, **common)
         extra = f"   ROC-AUC {metrics['roc_auc']:.4f}" if metrics.get("roc_auc") is not None else ""
         print(f"{args.backbone} ({args.strategy}, {metrics['image_size']} px){extra}: features "
               f"{metrics['feature_seconds']:.1f} s{' (cached)' if metrics['feature_cache_hit'] else ''}")
@@ -137,6 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     transfer.add_argument("--unfreeze", type=int, default=None, help="backbone stages to train (partial; default 2)")
     transfer.add_argument("--head", default=None, choices=["linear", "mlp"],
                           help="new head (default: the strategy's recipe: mlp for frozen, else linear)")
+    transfer.add_argument("--drop-path", type=float, default=None,
+                          help="stochastic depth rate for Lite backbones (default: the recipe's; 0.2 for finetune on a GPU)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-evaluate a saved run on the test split")

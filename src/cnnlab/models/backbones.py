@@ -126,34 +126,39 @@ def make_head(feature_dim: int, num_classes: int, head: Head = "linear", dropout
 
 def build_backbone(name: str = DEFAULT_BACKBONE, num_classes: int = 10, pretrained: Pretrained = "imagenet",
                    head: Head = "linear", dropout: float = 0.2, backbone_lr_scale: float = 0.1,
-                   binary: bool = False) -> TransferNet:
+                   binary: bool = False, drop_path: float = 0.0) -> TransferNet:
     """A pretrained (or, with pretrained='none', randomly initialised) backbone plus a new head.
 
     `backbone_lr_scale` is what `model.param_groups` multiplies the backbone's lr by. With
     `binary` (two classes only) the head has a single output, trained with BCEWithLogitsLoss.
+    `drop_path` (Lite backbones): stochastic depth rate, a regulariser for fine-tuning all layers.
     """
     _check_name(name)
     if pretrained not in ("imagenet", "none"):
         raise ValueError(f"pretrained must be 'imagenet' or 'none', not {pretrained!r}")
     if binary and num_classes != 2:
         raise ValueError(f"a binary (single-logit) head needs exactly 2 classes, got {num_classes}")
-    full = imagenet_model(name, pretrained=pretrained)
+    full = imagenet_model(name, pretrained=pretrained, drop_path=drop_path)
     backbone, feature_dim = _strip_classifier(name, full)
     outputs = 1 if binary else num_classes
     return TransferNet(name, backbone, make_head(feature_dim, outputs, head, dropout), feature_dim, pretrained,
                        backbone_lr_scale, binary)
 
 
-def imagenet_model(name: str = DEFAULT_BACKBONE, pretrained: Pretrained = "imagenet") -> nn.Module:
+def imagenet_model(name: str = DEFAULT_BACKBONE, pretrained: Pretrained = "imagenet",
+                   drop_path: float = 0.0) -> nn.Module:
     """The whole 1000-way ImageNet classifier, original head included (to check the weights)."""
     _check_name(name)
     if name in LITE_PACKAGES:
         import timm
 
-        model = timm.create_model(f"tf_{name}", pretrained=False)  # TF "same" padding, BN eps 1e-3
+        # TF "same" padding, BN eps 1e-3; drop_path only acts in training mode
+        model = timm.create_model(f"tf_{name}", pretrained=False, drop_path_rate=drop_path)
         if pretrained == "imagenet":
             load_lite_weights(model, torch.load(lite_weight_file(name), map_location="cpu", weights_only=True))
         return model
+    if drop_path:
+        raise ValueError(f"drop_path is offered for the Lite backbones (timm) only, not {name!r}")
     import torchvision
 
     model = torchvision.models.get_model(name, weights=None)
