@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scratch.py --profile quick|full [--source ...] [--models fast,baseline]
     python benchmarks/bench_scratch.py --profile full --models baseline,fast,fast:quick
-    python benchmarks/bench_scratch.py --profile full --models baseline,fast:quick:epochs=2 --reuse
+    python benchmarks/bench_scratch.py --profile full --models baseline,fast:quick:epochs=2+epoch_image_sizes=[32] --reuse
 
 Trains each model with `cnnlab.runs.train_run` (the code path of `cnnlab train`), then prints one
 row per model and how long each `fast` run needed to first reach the baseline's best validation

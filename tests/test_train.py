@@ -230,7 +230,8 @@ def test_recipes_pick_device_entries_on_that_device_only():
     gpu, gpu_hooks = recipe_config(RECIPES["fast"], "full", "cuda")
     assert (cpu.batch_size, cpu_hooks["model_kwargs"]["widths"]) == (256, (48, 192, 192))
     assert (gpu.batch_size, gpu.lr, gpu_hooks["model_kwargs"]["widths"]) == (1024, 1.5, (64, 256, 256))
-    assert gpu.epochs == cpu.epochs == 10  # no "full@cuda" entry: the profile's own
+    assert (cpu.epochs, cpu.epoch_image_sizes) == (11, (16, 24, 32))  # progressive resizing on the CPU
+    assert (gpu.epochs, gpu.epoch_image_sizes) == (10, None)  # the GPU's own measured entry
     quick_gpu, _ = recipe_config(RECIPES["fast"], "quick", "cuda")
     assert quick_gpu.batch_size == 256  # only full has a GPU variant
     assert recipe_config(RECIPES["fast"], "full", "mps")[0].batch_size == 256
@@ -243,3 +244,16 @@ def test_fast_net_activation_is_a_choice_and_unknown_ones_are_refused():
     assert relu(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match="unknown activation 'tanh'"):
         build_model("fast", 10, act="tanh")
+
+
+def test_progressive_resizing_trains_small_early_epochs_and_validates_at_full_size(tmp_path):
+    data = load_dataset("fake", val_size=0.2)
+    model = build_model("fast", data.num_classes, widths=(8, 16, 16))
+    sides = []  # (training mode, input side) of every forward pass
+    model.register_forward_pre_hook(lambda m, args: sides.append((m.training, args[0].shape[-1])))
+    cfg = _small_cfg(epochs=3, epoch_image_sizes=(16, 24))
+    fit(model, data, cfg, tmp_path, CPU, arch="fast", progress=False)
+    train_sides = [s for training, s in sides if training]
+    steps = len(train_sides) // 3
+    assert train_sides == [16] * steps + [24] * steps + [24] * steps  # the last entry holds for later epochs
+    assert {s for training, s in sides if not training} == {32}  # validation sees the stored size

@@ -49,6 +49,9 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     tta: str | None = "flip"  # test-time augmentation for the final evaluation: flip | None
     image_size: int | None = None  # resize batches to this (pretrained backbones); None = as stored
+    # progressive resizing: training image side for epoch 1, 2, ... (the last entry holds for later
+    # epochs); small early epochs cost a fraction of full ones. None = image_size throughout
+    epoch_image_sizes: tuple[int, ...] | None = None
     ema: float | None = None  # keep an exponential moving average of weights with this decay; evaluate it
     lookahead_every: int | None = None  # airbench's lookahead: every k steps pull weights toward a slow average
     lookahead_decay: float = 0.95  # per-step decay of that average (raised to k, scaled by progress^3)
@@ -275,6 +278,8 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
             model.train()
             if hasattr(model, "on_epoch_start"):  # model-specific schedule, e.g. freezing a layer after N epochs
                 model.on_epoch_start(epoch)
+            if cfg.epoch_image_sizes:
+                train_loader.image_size = cfg.epoch_image_sizes[min(epoch, len(cfg.epoch_image_sizes) - 1)]
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
