@@ -257,3 +257,11 @@ def test_progressive_resizing_trains_small_early_epochs_and_validates_at_full_si
     steps = len(train_sides) // 3
     assert train_sides == [16] * steps + [24] * steps + [24] * steps  # the last entry holds for later epochs
     assert {s for training, s in sides if not training} == {32}  # validation sees the stored size
+
+
+def test_a_run_shorter_than_its_resizing_schedule_still_ends_at_the_last_size():
+    from cnnlab.train import epoch_image_size
+
+    assert [epoch_image_size((16, 24, 32), e, 5) for e in range(5)] == [16, 24, 32, 32, 32]  # the recipe
+    assert [epoch_image_size((16, 24, 32), e, 2) for e in range(2)] == [16, 32]  # e.g. --epochs 2
+    assert [epoch_image_size((16, 24, 32), e, 1) for e in range(1)] == [32]

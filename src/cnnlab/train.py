@@ -50,7 +50,8 @@ class TrainConfig:
     tta: str | None = "flip"  # test-time augmentation for the final evaluation: flip | None
     image_size: int | None = None  # resize batches to this (pretrained backbones); None = as stored
     # progressive resizing: training image side for epoch 1, 2, ... (the last entry holds for later
-    # epochs); small early epochs cost a fraction of full ones. None = image_size throughout
+    # epochs, and for the final epoch of a shorter run); small early epochs cost a fraction of full
+    # ones. None = image_size throughout
     epoch_image_sizes: tuple[int, ...] | None = None
     ema: float | None = None  # keep an exponential moving average of weights with this decay; evaluate it
     lookahead_every: int | None = None  # airbench's lookahead: every k steps pull weights toward a slow average
@@ -96,6 +97,15 @@ def scheduled_factor(step: int, total: int, cfg: TrainConfig, elapsed: float) ->
     if cfg.time_budget:
         step = max(step, int(total * elapsed / cfg.time_budget))
     return lr_factor(step, total, cfg)
+
+
+def epoch_image_size(sizes: tuple[int, ...], epoch: int, num_epochs: int) -> int:
+    """The training side for `epoch` (0-based) of a progressive schedule.
+
+    The final epoch always takes the last size, so `--epochs 2` on a 5-epoch schedule still ends
+    at the size the model is validated and tested at rather than at a small warm-up size.
+    """
+    return sizes[-1] if epoch >= num_epochs - 1 else sizes[min(epoch, len(sizes) - 1)]
 
 
 def mixup(x: torch.Tensor, alpha: float, generator: torch.Generator | None = None
@@ -279,7 +289,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
             if hasattr(model, "on_epoch_start"):  # model-specific schedule, e.g. freezing a layer after N epochs
                 model.on_epoch_start(epoch)
             if cfg.epoch_image_sizes:
-                train_loader.image_size = cfg.epoch_image_sizes[min(epoch, len(cfg.epoch_image_sizes) - 1)]
+                train_loader.image_size = epoch_image_size(cfg.epoch_image_sizes, epoch, num_epochs)
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
