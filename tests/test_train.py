@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,8 @@ def test_muon_steps_filters_at_fixed_norm_and_the_rest_exactly_as_sgd():
     ortho = [g for g in opt.param_groups if g["orthogonalize"]]
     assert ortho and all(p.ndim == 4 for g in ortho for p in g["params"])
     assert all(g["lr"] == 0.05 and g["momentum"] == cfg.muon_momentum for g in ortho)
+    assert all(g["ns_steps"] == 5 for g in ortho)
+    assert all(g["ns_steps"] == 3 for g in make_optimizer(model, replace(cfg, muon_ns_steps=3)).param_groups)
     twin = build_model("fast", 10, widths=(8, 16, 16))
     twin.load_state_dict(model.state_dict())
     sgd_groups = [{**g, "params": [dict(twin.named_parameters())[n] for n, p in model.named_parameters()

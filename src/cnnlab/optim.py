@@ -44,8 +44,10 @@ class Muon(torch.optim.Optimizer):
     (coupled weight decay, dampening 0).
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 0.0):
-        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, orthogonalize=False)
+    def __init__(self, params, lr: float, momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 0.0,
+                 ns_steps: int = 5):
+        defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, orthogonalize=False,
+                        ns_steps=ns_steps)
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -70,6 +72,6 @@ class Muon(torch.optim.Optimizer):
                 g = g.add(buf, alpha=m) if group["nesterov"] else buf
                 if ortho:
                     p.mul_(math.sqrt(len(p)) / (p.norm() + 1e-12))
-                    g = orthogonalize(g.reshape(len(g), -1).float()).view_as(p).to(p.dtype)
+                    g = orthogonalize(g.reshape(len(g), -1).float(), group.get("ns_steps", 5)).view_as(p).to(p.dtype)
                 p.add_(g, alpha=-group["lr"])
         return loss

@@ -33,6 +33,7 @@ class TrainConfig:
     nesterov: bool = True
     muon_lr: float = 0.05  # optimizer="muon": lr of the orthogonalised conv-filter steps (others use `lr`)
     muon_momentum: float = 0.6  # optimizer="muon": momentum of those steps (others use `momentum`)
+    muon_ns_steps: int = 5  # optimizer="muon": Newton-Schulz iterations per orthogonalisation
     weight_decay: float = 5e-4
     schedule: str = "onecycle"  # onecycle | cosine | linear | plateau | constant
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle / linear / cosine)
@@ -140,7 +141,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
             split += [{**g, "params": filters, "orthogonalize": True, "momentum": cfg.muon_momentum,
                        "weight_decay": 0.0, "lr_scale": g["lr_scale"] * cfg.muon_lr / cfg.lr,  # keeps a group's own scale
                        "lr": cfg.muon_lr * g["lr_scale"]}] if filters else []
-        return Muon(split, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return Muon(split, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, ns_steps=cfg.muon_ns_steps)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.optimizer in ("adam", "adamw"):

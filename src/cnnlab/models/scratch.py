@@ -54,6 +54,11 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
   6 epochs at 16, 16, 24, 24, 32, 32 px     86.59 %, 232.8 s: fewer full-size epochs lose    no
   progressive resizing, full: 11 epochs at  90.38 %, 1,171 s (val 89.68 %) vs 89.98 % in       yes
   16, 24, then 32 px                        1,246 s for 10 epochs at 32 px                   (full)
+  Newton-Schulz steps 3 vs 5 (quick, back   86.56 / 86.56 % in 238.6 / 231.0 s vs 86.86 /     5
+  to back, seeds 0 / 1; TrainConfig.         86.62 % in 231.7 / 219.3 s (the same accuracies
+  muon_ns_steps)                            as the first runs: same seed, same result); the
+                                            solve is 14 vs 9 ms a batch (2.5 vs 1.5 s an epoch),
+                                            lost in the run-to-run spread
   torch.compile (TrainConfig.compile)       quick: 318.6 s vs 220.4 s training (first epoch   no
                                             111 s of compiling, later epochs 64-67 s vs
                                             51-53 s eager), test 84.78 vs 84.84 %
@@ -96,7 +101,6 @@ changes are worth timing on the CPU (`gpu_session.sh sweep-quick`; test accuracy
 Only more epochs moved the quick net, and one more epoch still lands under 87 % (mean 86.94 %)
 while costing a minute the 4-minute budget does not have.
 
-Not measured yet: the Newton-Schulz step count.
 Neither target is met: `full` (92 % in 20 minutes) reaches 90.38 % in 1,171 s (10 epochs at 32 px:
 89.98 % in 1,246 s; SGD: 89.53 % in 1,343 s); `quick` (87 % in 4 minutes) reaches 86.86 / 86.62 % in 229 / 247 s (before progressive
 resizing 86.13 % in 245 s; SGD: 84.84 % in 221 s). Halving
