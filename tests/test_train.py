@@ -260,6 +260,8 @@ def test_progressive_resizing_trains_small_early_epochs_and_validates_at_full_si
     steps = len(train_sides) // 3
     assert train_sides == [16] * steps + [24] * steps + [24] * steps  # the last entry holds for later epochs
     assert {s for training, s in sides if not training} == {32}  # validation sees the stored size
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [row["image_size"] for row in history] == [16, 24, 24]  # recorded per epoch
 
 
 def test_a_run_shorter_than_its_resizing_schedule_still_ends_at_the_last_size():

@@ -343,6 +343,8 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                    "train_acc": (correct / max(seen, 1)).item(), "val_loss": val_loss, "val_acc": val_acc,
                    "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": train_seconds,
                    "train_seconds": state["train_seconds"]}
+            if cfg.epoch_image_sizes:  # the side this epoch trained at: explains jumps in the curves
+                row["image_size"] = train_loader.image_size
             if record_epoch(state, row, cfg, plateau):
                 net = ema.module if ema is not None else model
                 checkpoint.save_atomic({**meta, "state_dict": net.state_dict(), "epoch": epoch + 1,
