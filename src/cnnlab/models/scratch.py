@@ -53,7 +53,8 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
   (TrainConfig.epoch_image_sizes)           (epochs at 16 / 24 / 32 px: ~20 / 33 / 58 s)
   6 epochs at 16, 16, 24, 24, 32, 32 px     86.59 %, 232.8 s: fewer full-size epochs lose    no
   progressive resizing, full: 11 epochs at  90.38 %, 1,171 s (val 89.68 %) vs 89.98 % in       yes
-  16, 24, then 32 px                        1,246 s for 10 epochs at 32 px                   (full)
+  16, 24, then 32 px                        1,246 s for 10 epochs at 32 px; seed 1: 90.39 %,  (full)
+                                            1,232 s (val 89.58 %)
   Newton-Schulz steps 3 vs 5 (quick, back   86.56 / 86.56 % in 238.6 / 231.0 s vs 86.86 /     5
   to back, seeds 0 / 1; TrainConfig.         86.62 % in 231.7 / 219.3 s (the same accuracies
   muon_ns_steps)                            as the first runs: same seed, same result); the
