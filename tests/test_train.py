@@ -19,7 +19,7 @@ from cnnlab.data import AugmentConfig, load_dataset
 from cnnlab.device import seed_everything
 from cnnlab.models import build_model
 from cnnlab.optim import Muon, orthogonalize
-from cnnlab.train import TrainConfig, fit, lr_factor, make_optimizer
+from cnnlab.train import TrainConfig, epoch_image_size, fit, lr_factor, make_optimizer
 
 CPU = torch.device("cpu")
 
@@ -265,8 +265,17 @@ def test_progressive_resizing_trains_small_early_epochs_and_validates_at_full_si
 
 
 def test_a_run_shorter_than_its_resizing_schedule_still_ends_at_the_last_size():
-    from cnnlab.train import epoch_image_size
-
     assert [epoch_image_size((16, 24, 32), e, 5) for e in range(5)] == [16, 24, 32, 32, 32]  # the recipe
     assert [epoch_image_size((16, 24, 32), e, 2) for e in range(2)] == [16, 32]  # e.g. --epochs 2
     assert [epoch_image_size((16, 24, 32), e, 1) for e in range(1)] == [32]
+
+
+def test_a_muon_state_saved_without_ns_steps_loads_with_the_default():
+    w = torch.nn.Parameter(torch.randn(8, 4, 3, 3))
+    saved = Muon([{"params": [w], "orthogonalize": True}], lr=0.1).state_dict()
+    del saved["param_groups"][0]["ns_steps"]  # as written before the step count was a setting
+    opt = Muon([{"params": [w], "orthogonalize": True}], lr=0.1, ns_steps=3)
+    opt.load_state_dict(saved)
+    w.grad = torch.randn_like(w)
+    opt.step()
+    assert opt.param_groups[0]["ns_steps"] == 5

@@ -14,11 +14,13 @@ import math
 
 import torch
 
-__all__ = ["Muon", "orthogonalize"]
+__all__ = ["Muon", "NS_STEPS", "orthogonalize"]
+
+NS_STEPS = 5  # Newton-Schulz iterations: 3 measured no faster in a whole run here, and 0.2 points worse
 
 
 @torch.no_grad()
-def orthogonalize(G: torch.Tensor, steps: int = 5) -> torch.Tensor:
+def orthogonalize(G: torch.Tensor, steps: int = NS_STEPS) -> torch.Tensor:
     """Approximately U V^T of G = U S V^T, by the quintic Newton-Schulz iteration (no SVD).
 
     The coefficients push every singular value into roughly [0.7, 1.2] in 5 steps: not exactly
@@ -45,10 +47,16 @@ class Muon(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 0.0,
-                 ns_steps: int = 5):
+                 ns_steps: int = NS_STEPS):
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, orthogonalize=False,
                         ns_steps=ns_steps)
         super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        """A state saved before `ns_steps` existed loads with the default (torch's SGD does the same)."""
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("ns_steps", NS_STEPS)
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -72,6 +80,6 @@ class Muon(torch.optim.Optimizer):
                 g = g.add(buf, alpha=m) if group["nesterov"] else buf
                 if ortho:
                     p.mul_(math.sqrt(len(p)) / (p.norm() + 1e-12))
-                    g = orthogonalize(g.reshape(len(g), -1).float(), group.get("ns_steps", 5)).view_as(p).to(p.dtype)
+                    g = orthogonalize(g.reshape(len(g), -1).float(), group["ns_steps"]).view_as(p).to(p.dtype)
                 p.add_(g, alpha=-group["lr"])
         return loss

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import checkpoint
 from .data import AugmentConfig, BatchLoader, Dataset
 from .device import synchronize
-from .optim import Muon
+from .optim import NS_STEPS, Muon
 
 
 @dataclass
@@ -33,7 +33,7 @@ class TrainConfig:
     nesterov: bool = True
     muon_lr: float = 0.05  # optimizer="muon": lr of the orthogonalised conv-filter steps (others use `lr`)
     muon_momentum: float = 0.6  # optimizer="muon": momentum of those steps (others use `momentum`)
-    muon_ns_steps: int = 5  # optimizer="muon": Newton-Schulz iterations per orthogonalisation
+    muon_ns_steps: int = NS_STEPS  # optimizer="muon": Newton-Schulz iterations per orthogonalisation
     weight_decay: float = 5e-4
     schedule: str = "onecycle"  # onecycle | cosine | linear | plateau | constant
     warmup: float = 0.2  # fraction of all steps spent warming up (onecycle / linear / cosine)

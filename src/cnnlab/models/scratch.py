@@ -103,9 +103,9 @@ Only more epochs moved the quick net, and one more epoch still lands under 87 % 
 while costing a minute the 4-minute budget does not have.
 
 Neither target is met: `full` (92 % in 20 minutes) reaches 90.38 % in 1,171 s (10 epochs at 32 px:
-89.98 % in 1,246 s; SGD: 89.53 % in 1,343 s); `quick` (87 % in 4 minutes) reaches 86.86 / 86.62 % in 229 / 247 s (before progressive
-resizing 86.13 % in 245 s; SGD: 84.84 % in 221 s). Halving
-the SGD lr trained in 211 s but reached only 83.3 %, so airbench's lr is not too high here.
+89.98 % in 1,246 s; SGD: 89.53 % in 1,343 s); `quick` (87 % in 4 minutes) reaches 86.86 / 86.62 %
+in 229 / 247 s (before progressive resizing 86.13 % in 245 s; SGD: 84.84 % in 221 s). Halving the
+SGD lr trained in 211 s but reached only 83.3 %, so airbench's lr is not too high here.
 """
 
 from __future__ import annotations
