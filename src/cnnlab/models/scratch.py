@@ -78,6 +78,8 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
                                             depend on the machine's load
   batch 192, 6 epochs at 16, 16, 24, 28,    86.42 % (seed 0; its time is not comparable: it    no
   32, 32 px                                 overlapped another run)
+  batch 192, 5.5 epochs at 16, 24, 24, 32,  86.78 / 86.71 % (seeds 0 / 1) in 227.4 / 232.6 s: no
+  32, (half) 32 px (epochs=5.5)             the same as the recipe
 Today's points on one line: 87 % takes ~260 s of training here (6 epochs, batch 192); inside
 4 minutes the recipe holds 86.5-87.0 %.
 
