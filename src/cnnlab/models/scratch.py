@@ -80,8 +80,10 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
   32, 32 px                                 overlapped another run)
   batch 192, 5.5 epochs at 16, 24, 24, 32,  86.78 / 86.71 % (seeds 0 / 1) in 227.4 / 232.6 s: no
   32, (half) 32 px (epochs=5.5)             the same as the recipe
+  batch 192, 6 epochs as above, widths      86.45 / 86.76 % (seeds 0 / 1) in 227.2 / 210.0 s: no
+  32/112/112 (0.85x the MACs)               narrower loses what the sixth epoch gains
 Today's points on one line: 87 % takes ~260 s of training here (6 epochs, batch 192); inside
-4 minutes the recipe holds 86.5-87.0 %.
+4 minutes the recipe and every variant tried hold 86.4-87.0 %.
 
 On a GPU (one NVIDIA H100, torch 2.11 + CUDA 13, bf16 autocast, channels-last, 2026-11-22;
 `bash benchmarks/gpu_session.sh`; train seconds include the first epoch's cuDNN autotuning,
