@@ -63,9 +63,9 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
   torch.compile (TrainConfig.compile)       quick: 318.6 s vs 220.4 s training (first epoch   no
                                             111 s of compiling, later epochs 64-67 s vs
                                             51-53 s eager), test 84.78 vs 84.84 %
-  2026-12-02, quick, another 2-core host     the recipe: 86.95 / 86.53 % (seeds 0 / 1) in       -
-  (same code, not bit-identical to the       219.7 / 234.1 s; 32-px epochs took 50-66 s from
-  earlier host's runs)                      run to run
+  2026-12-02, quick, another 2-core host    the recipe: 86.95 / 86.53 % (seeds 0 / 1) in       -
+  (Intel Xeon; same code, not bit-          219.7 / 234.1 s; 32-px epochs took 51-66 s from
+  identical to the earlier host's runs)     run to run
   batch 128 (lr 0.1875; muon_lr 0.08 /      86.93 / 86.80 % in 265.8 / 250.5 s: +10 % time     no
   0.06), 5 epochs, seed 0                   (Muon solves twice as often), within noise
   batch 192 (lr 0.28125), 5 epochs, seed 0  86.78 % in 197.2 s                                 no
@@ -82,7 +82,7 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
   32, (half) 32 px (epochs=5.5)             the same as the recipe
   batch 192, 6 epochs as above, widths      86.45 / 86.76 % (seeds 0 / 1) in 227.2 / 210.0 s: no
   32/112/112 (0.85x the MACs)               narrower loses what the sixth epoch gains
-Today's points on one line: 87 % takes ~260 s of training here (6 epochs, batch 192); inside
+The 2026-12-02 points on one line: 87 % takes ~260 s of training here (6 epochs, batch 192); inside
 4 minutes the recipe and every variant tried hold 86.4-87.0 %.
 
 On a GPU (one NVIDIA H100, torch 2.11 + CUDA 13, bf16 autocast, channels-last, 2026-11-22;
