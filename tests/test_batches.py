@@ -7,7 +7,7 @@ import torch
 
 from cnnlab.data import AugmentConfig, BatchLoader, load_dataset
 from cnnlab.data import augment as aug
-from cnnlab.device import pick_device, seed_everything
+from cnnlab.device import amp_dtype, bf16_native, pick_device, precision_label, seed_everything
 
 
 def _batch(n=8, size=16):
@@ -102,6 +102,17 @@ def test_device_choice_and_override(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             pick_device("cuda")
+
+
+def test_mixed_precision_only_where_the_device_computes_it_natively(monkeypatch):
+    cpu = torch.device("cpu")
+    expected = torch.bfloat16 if bf16_native(cpu) else None  # AMX / AVX512-BF16 CPUs: bf16, others fp32
+    assert amp_dtype(cpu) == expected
+    assert precision_label(cpu) == ("bf16 autocast" if expected else "fp32")
+    assert amp_dtype(cpu, enabled=False) is None and precision_label(cpu, amp=False) == "fp32"
+    assert amp_dtype(torch.device("mps")) is None  # MPS autocast is not measured here: stays fp32
+    monkeypatch.setenv("CNNLAB_AMP", "0")
+    assert amp_dtype(cpu) is None
 
 
 def test_seed_everything_repeats_random_streams():

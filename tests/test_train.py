@@ -204,6 +204,7 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
                  "--out", str(out), "--device", "cpu"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "fast" and metrics["epochs"] == 2 and metrics["profile"] == "smoke"
+    assert metrics["precision"] in {"fp32", "bf16 autocast"}  # bf16 on CPUs with AMX / AVX512-BF16
     assert main(["evaluate", str(out)]) == 0
     evaluated = json.loads((out / "eval.json").read_text())
     assert evaluated["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
@@ -238,6 +239,8 @@ def test_recipes_pick_device_entries_on_that_device_only():
     quick_gpu, _ = recipe_config(RECIPES["fast"], "quick", "cuda")
     assert quick_gpu.batch_size == 256  # only full has a GPU variant
     assert recipe_config(RECIPES["fast"], "full", "mps")[0].batch_size == 256
+    assert recipe_config(RECIPES["fast"], "quick", "cpu-bf16")[0].epochs == 6  # bf16 CPUs: more epochs, same budget
+    assert recipe_config(RECIPES["fast"], "quick", "cpu")[0].epochs == 5
 
 
 def test_fast_net_activation_is_a_choice_and_unknown_ones_are_refused():

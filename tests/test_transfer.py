@@ -18,13 +18,14 @@ from cnnlab.data import BatchLoader, load_dataset
 from cnnlab.models import backbones as bb
 from cnnlab.models.backbones import build_backbone, set_trainable
 from cnnlab.runs import evaluate_saved
-from cnnlab.transfer import RECIPES, recipe_config, transfer_run
+from cnnlab.train import autocast
+from cnnlab.transfer import RECIPES, feature_key, recipe_config, training_budget, transfer_run
 
 from .conftest import make_folder
 
 FIT_ROW_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds", "train_seconds"}
 RUN_KEYS = {"test_accuracy", "macro_f1", "per_class", "params", "size_mb", "images_per_second", "device", "source",
-            "profile", "epochs", "train_seconds", "confusion_matrix", "config", "best_val"}
+            "profile", "epochs", "train_seconds", "confusion_matrix", "config", "best_val", "precision"}
 SMALL = dict(profile="smoke", image_size=32, device="cpu", progress=False)
 
 
@@ -58,11 +59,28 @@ def test_frozen_writes_a_self_contained_run_learns_and_caches_features(tmp_path)
     assert ckpt["arch"] == "efficientnet_lite0" and ckpt["mean"] == [0.5, 0.5, 0.5] and ckpt["image_size"] == 32
     data = load_dataset("fake", profile="smoke")
     loader = BatchLoader(data.test, 100, ckpt["mean"], ckpt["std"], image_size=ckpt["image_size"])
-    logits = torch.cat([model(X) for X, _ in loader]).detach()
+    with autocast(torch.device("cpu")):  # the precision the cached path ran in (bf16 on CPUs with bf16 units)
+        logits = torch.cat([model(X) for X, _ in loader]).detach().float()
     saved = torch.load(tmp_path / "a" / "test_logits.pt", weights_only=True)["logits"]
     assert torch.allclose(logits, saved, atol=0.05)  # features are cached as float16
     assert (logits.argmax(1) == saved.argmax(1)).float().mean() >= 0.99
     assert evaluate_saved(tmp_path / "a", tta=None)["test_accuracy"] == pytest.approx(m["test_accuracy"], abs=0.01)
+
+
+def test_a_pipeline_budget_gives_training_what_feature_extraction_left(tmp_path):
+    assert training_budget(1800, 1000) == 800
+    assert training_budget(1800, 1000, cap=600) == 600
+    assert training_budget(1800, 2000) == 60  # extraction overran: still an epoch or so, never a negative budget
+    m = transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "b", unfreeze=2, epochs=1, pipeline_budget=3600.0,
+                     **SMALL)
+    assert m["config"]["time_budget"] == pytest.approx(3600.0 - m["feature_seconds"], abs=0.01)
+
+
+def test_features_computed_in_bf16_never_pass_for_fp32_ones():
+    model = build_backbone("efficientnet_lite0", 10, pretrained="none")
+    split = load_dataset("fake", val_size=0.2).val
+    key = {p: feature_key(model, split, None, 32, (0.5,) * 3, (0.25,) * 3, False, p) for p in ("fp32", "bf16 autocast")}
+    assert key["fp32"] != key["bf16 autocast"]
 
 
 def test_partial_caches_lower_stages_and_trains_only_the_top(tmp_path):
@@ -164,6 +182,11 @@ def test_recipes_resolve_per_profile():
     assert recipe_config("frozen", "full", head="linear")[1]["head"] == "linear"
     cfg, extra = recipe_config("partial", "full")
     assert extra["flip"] is True and cfg.tta == "flip" and extra["head"] == "linear"
+    assert (cfg.image_size, cfg.time_budget, extra["backbone_lr_scale"]) == (128, 900.0, 0.1)  # fp32 CPUs
+    cfg, extra = recipe_config("partial", "full", device_type="cpu-bf16")  # 2x faster backbone: larger inputs
+    assert (cfg.image_size, cfg.time_budget, extra["backbone_lr_scale"]) == (192, None, 1.0)
+    assert extra["pipeline_budget"] == 1735.0 and recipe_config("partial", "full")[1]["pipeline_budget"] is None
+    assert recipe_config("partial", "smoke", device_type="cpu-bf16")[0].image_size == 64
     cfg, extra = recipe_config("finetune", "full")
     assert cfg.time_budget == 900.0 and cfg.channels_last and (cfg.image_size, extra["backbone_lr_scale"]) == (96, 0.1)
     cfg, extra = recipe_config("finetune", "full", device_type="cuda")  # measured on an H100: see RECIPES

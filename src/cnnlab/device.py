@@ -35,6 +35,45 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
+def bf16_native(device: torch.device) -> bool:
+    """Whether `device` computes in bfloat16 natively: CUDA GPUs that support it, and CPUs with AMX or
+    AVX512-BF16 units (there oneDNN's bf16 convolutions ran the `fast` net 1.9-2.8x faster than fp32
+    on 2 cores). CPUs without them only emulate bf16, which is slower than fp32, so they stay in fp32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+        return any(check() for check in checks if check is not None)
+    return False
+
+
+def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
+    """The autocast dtype for mixed precision on `device`, or None where it would not pay (fp32).
+
+    CUDA: bf16, or fp16 (with a GradScaler) on GPUs without bf16; CPU: bf16 where `bf16_native`;
+    MPS: fp32. CNNLAB_AMP=0 turns it off everywhere (to compare against fp32)."""
+    if not enabled or os.environ.get("CNNLAB_AMP", "1") == "0":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if bf16_native(device) else None
+
+
+def recipe_device(device: torch.device) -> str:
+    """The device key a recipe's per-device values are written for (`profiles.for_profile`):
+    'cuda', 'mps', 'cpu', or 'cpu-bf16' for a CPU that trains in native bf16, about twice as fast
+    as one in fp32, so its epochs per time budget differ."""
+    if device.type == "cpu" and amp_dtype(device) == torch.bfloat16:
+        return "cpu-bf16"
+    return device.type
+
+
+def precision_label(device: torch.device, amp: bool = True) -> str:
+    """What a run computed in, for metrics.json: 'bf16 autocast', 'fp16 autocast' or 'fp32'."""
+    dtype = amp_dtype(device, amp)
+    return {torch.bfloat16: "bf16 autocast", torch.float16: "fp16 autocast"}.get(dtype, "fp32")
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for queued GPU work: CUDA and MPS run asynchronously, so a clock read without this
     times the launching of kernels, not their running."""

