@@ -97,6 +97,7 @@ took 23-46 s instead of 51-66 s. Quick profile, seed 0, flip+translate TTA:
   variant (bf16)                            test      train s   kept
   the recipe (5 epochs, 16/24/32/32/32 px)  86.42 %   118.0     -
   6 epochs                                  87.36 %   151.6     quick@cpu-bf16
+    the same, seed 1                        87.67 %   183.9     (val 79.9 % after 113.6 s)
   7 epochs                                  87.87 %   234.5     no: too near 240 s on this host
   9 epochs                                  88.41 %   311.9     no: over 4 min
   widths 48/192/192, 6 epochs               88.88 %   392.7     no: over 4 min (~78 s a 32-px epoch)
@@ -372,8 +373,8 @@ RECIPES: dict[str, dict] = {
         "momentum": 0.85, "nesterov": True, "weight_decay": 0.0153 / 11.5,
         "batch_size": {"smoke": 256, "quick": 256, "full": 256, "full@cuda": 1024},
         # CPUs with bf16 units (AMX / AVX512-BF16; device key "cpu-bf16") train in bf16 autocast about
-        # twice as fast, so quick takes 6 epochs there: 87.36 % in 151.6 s (7 epochs: 87.87 % in 234.5 s,
-        # too near the 4-minute target on a host whose epochs vary by 40 %)
+        # twice as fast, so quick takes 6 epochs there: 87.36 / 87.67 % in 151.6 / 183.9 s (seeds 0 / 1;
+        # 7 epochs: 87.87 % in 234.5 s, too near the 4-minute target on a host whose epochs vary by 40 %)
         "epochs": {"smoke": 1, "quick": 5, "quick@cpu-bf16": 6, "full": 11, "full@cuda": 10},
         # progressive resizing (quick): epoch 1 at 16 px, 2 at 24 px, then 32 px; a 16-px epoch costs ~20 s
         # and a 24-px one ~33 s against ~58 s at 32 px, so 5 epochs take the time of 4: 86.86 / 86.62 %
