@@ -2,7 +2,7 @@
 
     python benchmarks/bench_scratch.py --profile quick|full [--source ...] [--models fast,baseline]
     python benchmarks/bench_scratch.py --profile full --models baseline,fast,fast:quick
-    python benchmarks/bench_scratch.py --profile full --models baseline,fast:quick:epochs=2+epoch_image_sizes=[32] --reuse
+    python benchmarks/bench_scratch.py --profile full --models baseline,fast:quick:epochs=2+epoch_image_sizes=[24,32] --reuse
 
 Trains each model with `cnnlab.runs.train_run` (the code path of `cnnlab train`), then prints one
 row per model and how long each `fast` run needed to first reach the baseline's best validation
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import platform
 import time
 from pathlib import Path
@@ -59,7 +60,7 @@ def main() -> None:
     print(f"data {data.source}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
           f"profile {args.profile}, torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}")
     results = {}
-    for spec in args.models.split(","):
+    for spec in re.split(r",(?![^\[]*\])", args.models):  # commas inside [..] belong to a value
         name, profile, overrides = parse_spec(spec, args.profile)
         key = "-".join([name] + ([profile] if profile != args.profile else [])
                        + [f"{k}{v}" for k, v in overrides.items()])

@@ -113,6 +113,11 @@ Full profile, bf16, seed 0 (`tune_fast.py --profile full --variant ...`), 16, 24
   widths 64/256/256 (airbench94's), 10      90.69 %   966.0     full@cpu-bf16 (val 90.28 %; 88-136 s a
   epochs                                                        32-px epoch; baseline's best val after 338 s)
 
+The baseline in bf16 too (`benchmarks/bench_scratch.py`): 79.25 % test, best validation 79.82 % after
+752 s (fp32: 79.94 % after 1,568 s), so the quick recipe's 107 s to reach it is 7.0x sooner, not 16x;
+the quick net on a 2-epoch schedule at 24 then 32 px reaches it after 56 s (13.4x; at 16 then 32 px
+never: 79.86 % test).
+
 On a GPU (one NVIDIA H100, torch 2.11 + CUDA 13, bf16 autocast, channels-last, 2026-11-22;
 `bash benchmarks/gpu_session.sh`; train seconds include the first epoch's cuDNN autotuning,
 about 4.5 s of the totals below):
