@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import platform
+import re
 import time
 from pathlib import Path
 

@@ -55,7 +55,7 @@ def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     if not enabled or os.environ.get("CNNLAB_AMP", "1") == "0":
         return None
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if bf16_native(device) else torch.float16
     return torch.bfloat16 if bf16_native(device) else None
 
 

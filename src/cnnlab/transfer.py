@@ -247,9 +247,11 @@ def cached_activations(model: TransferNet, split: Split, *, cut: int | None, ima
 # --------------------------------------------------------------------------- training on the cache
 
 
-def _head_out(model: TransferNet, h: torch.Tensor, cut: int | None) -> torch.Tensor:
-    """Cached activations -> head output: (B, C), or (B, 1) for a binary head."""
-    return model.head(h if cut is None else model.forward_from(h, cut))
+def _head_out(model: TransferNet, h: torch.Tensor, cut: int | None, device: torch.device, amp: bool) -> torch.Tensor:
+    """Cached activations -> fp32 head output: (B, C), or (B, 1) for a binary head; the layers run in
+    the device's native mixed precision, as the cache was built."""
+    with autocast(device, amp):
+        return model.head(h if cut is None else model.forward_from(h, cut)).float()
 
 
 def loss_fn(model: TransferNet, out: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
@@ -267,8 +269,7 @@ def predict_cached(model: TransferNet, feats: torch.Tensor, cut: int | None, dev
     out = []
 
     def logits_of(h: torch.Tensor) -> torch.Tensor:
-        with autocast(device, amp):
-            return model.logits(_head_out(model, h.to(device).float(), cut).float()).float()
+        return model.logits(_head_out(model, h.to(device).float(), cut, device, amp))
 
     for start in range(0, len(feats), batch_size):
         logits = logits_of(feats[start:start + batch_size])
@@ -350,8 +351,7 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
             perm = None
             if cfg.mixup and not model.binary:  # manifold mixup at the cut: the top stages see blends
                 h, perm, lam = mixup(h, cfg.mixup, generator)
-            with autocast(device, cfg.amp):
-                out = _head_out(model, h, cut).float()
+            out = _head_out(model, h, cut, device, cfg.amp)
             loss = loss_fn(model, out, target, cfg.label_smoothing)
             if perm is not None:
                 loss = lam * loss + (1 - lam) * loss_fn(model, out, target[perm], cfg.label_smoothing)
