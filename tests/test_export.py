@@ -157,6 +157,27 @@ def test_failure_names_notebook_and_cell(tmp_path):
     assert (tmp_path / "out" / "03_broken.ipynb").exists()
 
 
+PROGRESS = """\
+from tqdm.auto import tqdm
+for epoch in tqdm(range(3), desc="train demo", unit="epoch"):
+    for batch in tqdm(range(4), desc=f"epoch {epoch + 1}", leave=False):
+        pass
+"""
+
+
+def test_progress_bars_are_kept_as_finished_text(tmp_path):
+    """tqdm.auto draws widgets in a kernel; the executed copy must hold the finished bar as text
+    (the offline exports cannot render widgets) and drop the per-epoch bars that hid themselves."""
+    src = tmp_path / "01_progress.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell(PROGRESS)]), src)
+    (out,) = execute_notebooks([src], tmp_path / "out", "smoke", timeout=120)
+    outputs = nbformat.read(out, as_version=4).cells[0].outputs
+    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert re.search(r"train demo: 100%\|█{10}\| 3/3 \[", text), text
+    assert "epoch 1" not in text
+
+
 def test_network_guard_catches_cdn_tags():
     html = '<script src="https://cdn.example/x.js"></script><link rel="stylesheet" href="//cdn.x/y.css">'
     assert len(network_references(html)) == 2

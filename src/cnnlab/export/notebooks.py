@@ -1,7 +1,7 @@
 """Find the numbered notebooks and execute them with nbclient into an output folder.
 
 The committed notebooks stay free of outputs; executed copies carry their wall time in
-`metadata.cnnlab` so the exporters can show it without a side file.
+`metadata.cnnlab` so the exporters can show it without a side file, and their tqdm bars as text.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from .widgets import progress_widgets_to_text
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 META_KEY = "cnnlab"
@@ -98,10 +100,12 @@ def execute_notebook(
     except Exception as exc:  # CellExecutionError, CellTimeoutError, DeadKernelError, start-up failures
         index = started[-1] if started else None
         cell = nb.cells[index] if index is not None else None
+        progress_widgets_to_text(nb)
         nbformat.write(nb, out_path)
         raise NotebookExecutionError(path, index, _error_detail(cell, exc), out_path) from exc
     seconds = time.perf_counter() - t0
     nb.metadata[META_KEY] = {"wall_time_s": round(seconds, 2), "profile": profile, "source_dir": str(path.parent)}
+    progress_widgets_to_text(nb)  # the exports show finished bars, not empty widget boxes
     nbformat.write(nb, out_path)
     return out_path
 

@@ -112,6 +112,13 @@ Full profile, bf16, seed 0 (`tune_fast.py --profile full --variant ...`), 16, 24
                                                                 32-px epoch, and no better than fp32's 11
   widths 64/256/256 (airbench94's), 10      90.69 %   966.0     full@cpu-bf16 (val 90.28 %; 88-136 s a
   epochs                                                        32-px epoch; baseline's best val after 338 s)
+  the same, 2026-12-02 afternoon, next       90.69 %   397.6     the same accuracy 2.4x sooner: these hosts'
+  session (the committed report's                               speed changes from session to session (43 s
+  `make run`)                                                   a 32-px epoch against 88-136 s that morning)
+  widths 128/384/384 (302 M MACs), 10       91.52 %   1,024.8   no: 2.6x the recipe's time (val 91.02 %,
+  epochs, that afternoon                                        train 98.6 %; 114 s a 32-px epoch); inside
+    the same, seed 1                        91.46 %   1,108.0   20 min only on a fast host (~2,600 s on the
+                                                                morning's), and still not 92 %
 
 The baseline in bf16 too (`benchmarks/bench_scratch.py`): 79.25 % test, best validation 79.82 % after
 752 s (fp32: 79.94 % after 1,568 s), so the quick recipe's 107 s to reach it is 7.0x sooner, not 16x;
