@@ -162,6 +162,14 @@ from tqdm.auto import tqdm
 for epoch in tqdm(range(3), desc="train demo", unit="epoch"):
     for batch in tqdm(range(4), desc=f"epoch {epoch + 1}", leave=False):
         pass
+from cnnlab.train import end_bar
+bar = tqdm(desc="stopped demo", unit="epoch", total=100)
+for epoch in range(100):
+    bar.update()
+    if epoch == 26:
+        end_bar(bar, "early stop")
+        break
+bar.close()
 """
 
 
@@ -176,6 +184,7 @@ def test_progress_bars_are_kept_as_finished_text(tmp_path):
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert re.search(r"train demo: 100%\|█{10}\| 3/3 \[", text), text
     assert "epoch 1" not in text
+    assert re.search(r"stopped demo: 100%\|█{10}\| 27/27 \[.*, early stop\]", text), text  # train.end_bar
 
 
 def test_network_guard_catches_cdn_tags():

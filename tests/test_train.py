@@ -65,6 +65,17 @@ def test_a_time_budget_stops_training_and_anneals_the_lr_by_the_clock(tmp_path):
     assert history[-1]["lr"] <= 0.25 * cfg.lr
 
 
+def test_a_run_that_stops_early_ends_its_progress_bar_at_100_percent_with_the_reason(tmp_path, capsys):
+    data = load_dataset("fake", val_size=0.2)
+    cfg = _small_cfg(epochs=50, batch_size=16, time_budget=0.5)
+    result = fit(build_model("baseline", data.num_classes), data, cfg, tmp_path, CPU, arch="baseline")
+    done = result["epochs"]
+    assert done < 50
+    last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in last and f"{done}/{done}" in last  # not "2/50", which reads like a run that died
+    assert "val_acc=" in last and last.endswith("time budget of 0.5 s spent]")
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     data = load_dataset("fake", val_size=0.2)
     fit(build_model("baseline", 10), data, _small_cfg(epochs=1), tmp_path, CPU, arch="baseline", progress=False)

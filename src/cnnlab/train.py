@@ -210,10 +210,26 @@ def record_epoch(state: dict, row: dict, cfg: TrainConfig, plateau) -> bool:
     return improved
 
 
-def should_stop(state: dict, cfg: TrainConfig) -> bool:
-    """Early stopping (patience on the monitored metric) or the training-time budget is spent."""
-    stop_early = cfg.early_stopping is not None and state["bad_epochs"] >= cfg.early_stopping
-    return stop_early or (cfg.time_budget is not None and state["train_seconds"] >= cfg.time_budget)
+def stop_reason(state: dict, cfg: TrainConfig) -> str:
+    """Why training stops now ('' to go on): patience on the monitored metric ran out (early
+    stopping), or the training-time budget is spent."""
+    if cfg.early_stopping is not None and state["bad_epochs"] >= cfg.early_stopping:
+        return f"early stop: no better {cfg.monitor} in {cfg.early_stopping} epochs"
+    if cfg.time_budget is not None and state["train_seconds"] >= cfg.time_budget:
+        return f"time budget of {cfg.time_budget:g} s spent"
+    return ""
+
+
+def end_bar(bar: tqdm, reason: str) -> None:
+    """End an epoch bar that stops before its last epoch at 100 %, with the reason: otherwise it
+    reads "27/100" in the terminal and in the report, like a run that died. The bar must be advanced
+    with `update()` (an iterated bar resets its count when the loop is left)."""
+    if bar.disable:
+        return
+    bar.total = bar.n
+    if hasattr(bar, "container"):  # tqdm.notebook's widget keeps its own maximum
+        bar.container.children[1].max = bar.n
+    bar.set_postfix_str(f"{bar.postfix}, {reason}" if bar.postfix else reason)
 
 
 def make_loaders(data: Dataset, cfg: TrainConfig, device: torch.device, mean=None, std=None):
@@ -279,11 +295,11 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
         labels = val_loader.labels.cpu()
         return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
 
-    epochs_bar = tqdm(range(state["epoch"], num_epochs), desc=f"train {arch}", unit="epoch", disable=not progress,
-                      initial=state["epoch"], total=num_epochs)
+    # Advanced by hand after each finished epoch (not iterated), so an early stop can end it at its true count.
+    epochs_bar = tqdm(desc=f"train {arch}", unit="epoch", disable=not progress, initial=state["epoch"], total=num_epochs)
     interrupted = False
     try:
-        for epoch in epochs_bar:
+        for epoch in range(state["epoch"], num_epochs):
             # --------------------------------------------------------------- training
             model.train()
             if hasattr(model, "on_epoch_start"):  # model-specific schedule, e.g. freezing a layer after N epochs
@@ -354,8 +370,10 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                                     "torch_rng": torch.get_rng_state(), "state": state,
                                     "ema": ema.state_dict() if ema is not None else None, "slow": slow}, last_path)
             checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
+            epochs_bar.update()
             epochs_bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{val_acc:.3f}")
-            if should_stop(state, cfg):
+            if reason := stop_reason(state, cfg):
+                end_bar(epochs_bar, reason)
                 break
     except KeyboardInterrupt:
         # The last finished epoch is already in last.pth and the best in model.pth; keep partial work too.

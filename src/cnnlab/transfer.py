@@ -35,8 +35,8 @@ from .device import describe_device, pick_device, precision_label, recipe_device
 from .models import count_params
 from .models.backbones import DEFAULT_BACKBONE, LITE_PACKAGES, TransferNet, build_backbone, preprocessing, set_trainable
 from .profiles import UNSET, for_profile, get_profile
-from .train import (TrainConfig, autocast, fit, make_optimizer, mixup, new_state, predict_logits, record_epoch,
-                    scheduled_factor, should_stop)
+from .train import (TrainConfig, autocast, end_bar, fit, make_optimizer, mixup, new_state, predict_logits,
+                    record_epoch, scheduled_factor, stop_reason)
 
 STRATEGIES = ("frozen", "partial", "finetune")
 FEATURE_CACHE_VERSION = 2  # bump when the cached features or the cost recorded with them change
@@ -327,9 +327,9 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
 
     best = None
     epochs = math.ceil(cfg.epochs)  # cached epochs take seconds: a fractional last epoch is not worth it
-    bar = tqdm(range(state["epoch"], epochs), desc=f"train {meta['strategy']} {model.name}", unit="epoch",
-               disable=not progress, initial=state["epoch"], total=epochs)
-    for epoch in bar:
+    bar = tqdm(desc=f"train {meta['strategy']} {model.name}", unit="epoch", disable=not progress,
+               initial=state["epoch"], total=epochs)  # advanced by hand: see train.end_bar
+    for epoch in range(state["epoch"], epochs):
         # ------------------------------------------------------------------- training
         model.train()  # TransferNet.train keeps frozen BatchNorm layers in eval mode
         t0 = time.perf_counter()
@@ -386,8 +386,10 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
                                     "plateau": plateau.state_dict(), "generator": generator.get_state(),
                                     "state": state}, last_path)
         checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
+        bar.update()
         bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{val_acc:.3f}")
-        if should_stop(state, cfg):
+        if reason := stop_reason(state, cfg):
+            end_bar(bar, reason)
             break
     bar.close()
     if best is not None and not save_last:
