@@ -232,6 +232,17 @@ def end_bar(bar: tqdm, reason: str) -> None:
     bar.set_postfix_str(f"{bar.postfix}, {reason}" if bar.postfix else reason)
 
 
+def epoch_done(bar: tqdm, row: dict, state: dict, cfg: TrainConfig) -> bool:
+    """After an epoch's row is recorded: advance the bar, show the accuracies, and say whether training
+    stops (ending the bar with the reason). One place for `fit` and the cached transfer loop."""
+    bar.update()
+    bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{row['val_acc']:.3f}")
+    reason = stop_reason(state, cfg)
+    if reason:
+        end_bar(bar, reason)
+    return bool(reason)
+
+
 def make_loaders(data: Dataset, cfg: TrainConfig, device: torch.device, mean=None, std=None):
     mean, std = mean or data.mean, std or data.std
     common = dict(device=device, image_size=cfg.image_size, channels_last=cfg.channels_last)
@@ -370,10 +381,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                                     "torch_rng": torch.get_rng_state(), "state": state,
                                     "ema": ema.state_dict() if ema is not None else None, "slow": slow}, last_path)
             checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
-            epochs_bar.update()
-            epochs_bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{val_acc:.3f}")
-            if reason := stop_reason(state, cfg):
-                end_bar(epochs_bar, reason)
+            if epoch_done(epochs_bar, row, state, cfg):
                 break
     except KeyboardInterrupt:
         # The last finished epoch is already in last.pth and the best in model.pth; keep partial work too.

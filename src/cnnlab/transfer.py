@@ -35,8 +35,8 @@ from .device import describe_device, pick_device, precision_label, recipe_device
 from .models import count_params
 from .models.backbones import DEFAULT_BACKBONE, LITE_PACKAGES, TransferNet, build_backbone, preprocessing, set_trainable
 from .profiles import UNSET, for_profile, get_profile
-from .train import (TrainConfig, autocast, end_bar, fit, make_optimizer, mixup, new_state, predict_logits,
-                    record_epoch, scheduled_factor, stop_reason)
+from .train import (TrainConfig, autocast, epoch_done, fit, make_optimizer, mixup, new_state, predict_logits,
+                    record_epoch, scheduled_factor)
 
 STRATEGIES = ("frozen", "partial", "finetune")
 FEATURE_CACHE_VERSION = 2  # bump when the cached features or the cost recorded with them change
@@ -328,7 +328,7 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
     best = None
     epochs = math.ceil(cfg.epochs)  # cached epochs take seconds: a fractional last epoch is not worth it
     bar = tqdm(desc=f"train {meta['strategy']} {model.name}", unit="epoch", disable=not progress,
-               initial=state["epoch"], total=epochs)  # advanced by hand: see train.end_bar
+               initial=state["epoch"], total=epochs)  # advanced by hand: see train.epoch_done
     for epoch in range(state["epoch"], epochs):
         # ------------------------------------------------------------------- training
         model.train()  # TransferNet.train keeps frozen BatchNorm layers in eval mode
@@ -386,10 +386,7 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
                                     "plateau": plateau.state_dict(), "generator": generator.get_state(),
                                     "state": state}, last_path)
         checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
-        bar.update()
-        bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{val_acc:.3f}")
-        if reason := stop_reason(state, cfg):
-            end_bar(bar, reason)
+        if epoch_done(bar, row, state, cfg):
             break
     bar.close()
     if best is not None and not save_last:
