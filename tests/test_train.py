@@ -91,6 +91,46 @@ def test_orthogonalize_flattens_the_spectrum():
     assert orthogonalize(G.T).shape == (288, 64)
 
 
+def test_orthogonalize_in_bf16_flattens_the_spectrum_and_returns_bf16():
+    G = torch.randn(64, 288) * torch.logspace(-3, 0, 288)
+    X = orthogonalize(G, dtype=torch.bfloat16)
+    s = torch.linalg.svdvals(X.float())
+    assert X.dtype == torch.bfloat16 and s.min() > 0.5 and s.max() < 1.3
+
+
+def test_muon_orthogonalizes_in_bf16_only_where_the_device_computes_it(monkeypatch):
+    import cnnlab.train as train_module
+    model = build_model("fast", 10, widths=(8, 16, 16))
+    cfg = TrainConfig(optimizer="muon")
+    monkeypatch.setattr(train_module, "amp_dtype", lambda device, enabled=True: torch.bfloat16 if enabled else None)
+    assert make_optimizer(model, cfg).ns_dtype == torch.bfloat16
+    assert make_optimizer(model, replace(cfg, amp=False)).ns_dtype == torch.float32
+    monkeypatch.setattr(train_module, "amp_dtype", lambda device, enabled=True: None)  # an fp32-only CPU
+    assert make_optimizer(model, cfg).ns_dtype == torch.float32
+
+
+@pytest.mark.parametrize("side", [3, 7])
+def test_small_map_convs_give_the_same_gradients_as_onednn(side, monkeypatch):
+    """`SmallMapConv3x3` (bf16 on a CPU, maps up to 8x8) must match torch's own conv backward."""
+    import cnnlab.models.scratch as scratch
+    torch.manual_seed(0)
+    conv = scratch.Conv(16, 24).to(memory_format=torch.channels_last)
+    x = torch.randn(8, 16, side, side).contiguous(memory_format=torch.channels_last).requires_grad_()
+    results = []
+    for limit in (scratch.SMALL_MAP_PIXELS, 0):  # the matmul path, then torch's conv everywhere
+        monkeypatch.setattr(scratch, "SMALL_MAP_PIXELS", limit)
+        conv.zero_grad()
+        x.grad = None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = conv(x)
+        (y.float() ** 2).sum().backward()
+        results.append((y.float(), conv.weight.grad.clone(), x.grad.clone()))
+    (y1, gw1, gx1), (y0, gw0, gx0) = results
+    assert torch.equal(y1, y0) and torch.equal(gx1, gx0)
+    assert gw1.dtype == torch.float32 and gw1.shape == (24, 16, 3, 3)
+    assert torch.allclose(gw1, gw0, rtol=2e-2, atol=1e-2 * gw0.abs().max().item())
+
+
 def test_muon_steps_filters_at_fixed_norm_and_the_rest_exactly_as_sgd():
     torch.manual_seed(0)
     model = build_model("fast", 10, widths=(8, 16, 16))

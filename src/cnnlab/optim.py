@@ -20,14 +20,17 @@ NS_STEPS = 5  # Newton-Schulz iterations: 3 measured no faster in a whole run he
 
 
 @torch.no_grad()
-def orthogonalize(G: torch.Tensor, steps: int = NS_STEPS) -> torch.Tensor:
+def orthogonalize(G: torch.Tensor, steps: int = NS_STEPS, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Approximately U V^T of G = U S V^T, by the quintic Newton-Schulz iteration (no SVD).
 
     The coefficients push every singular value into roughly [0.7, 1.2] in 5 steps: not exactly
     orthogonal, and empirically as good for training (Jordan et al., modded-nanogpt / airbench).
+    `dtype`: the iteration's precision; bf16 (as in the reference Muon) on devices that compute it
+    natively: the solve is then 2.6x faster on an AMX CPU (156 -> 61 ms a step, 128/384/384 net).
     """
     a, b, c = 3.4445, -4.7750, 2.0315
-    X = G / (G.norm() + 1e-7)  # spectral norm <= Frobenius norm <= 1: inside the iteration's basin
+    X = G.to(dtype)
+    X = X / (X.norm() + 1e-7)  # spectral norm <= Frobenius norm <= 1: inside the iteration's basin
     transposed = X.size(0) > X.size(1)
     if transposed:
         X = X.T  # iterate on the smaller Gram matrix
@@ -47,10 +50,11 @@ class Muon(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.9, nesterov: bool = True, weight_decay: float = 0.0,
-                 ns_steps: int = NS_STEPS):
+                 ns_steps: int = NS_STEPS, ns_dtype: torch.dtype = torch.float32):
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay, orthogonalize=False,
                         ns_steps=ns_steps)
         super().__init__(params, defaults)
+        self.ns_dtype = ns_dtype  # not a group entry: state_dict() keeps groups to plain numbers
 
     def __setstate__(self, state):
         """A state saved before `ns_steps` existed loads with the default (torch's SGD does the same)."""
@@ -80,6 +84,6 @@ class Muon(torch.optim.Optimizer):
                 g = g.add(buf, alpha=m) if group["nesterov"] else buf
                 if ortho:
                     p.mul_(math.sqrt(len(p)) / (p.norm() + 1e-12))
-                    g = orthogonalize(g.reshape(len(g), -1).float(), group["ns_steps"]).view_as(p).to(p.dtype)
+                    g = orthogonalize(g.reshape(len(g), -1), group["ns_steps"], self.ns_dtype).view_as(p).to(p.dtype)
                 p.add_(g, alpha=-group["lr"])
         return loss

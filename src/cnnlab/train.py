@@ -141,7 +141,12 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
             split += [{**g, "params": filters, "orthogonalize": True, "momentum": cfg.muon_momentum,
                        "weight_decay": 0.0, "lr_scale": g["lr_scale"] * cfg.muon_lr / cfg.lr,  # keeps a group's own scale
                        "lr": cfg.muon_lr * g["lr_scale"]}] if filters else []
-        return Muon(split, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, ns_steps=cfg.muon_ns_steps)
+        # The orthogonalisation runs in bf16 where the model's device computes it natively (the reference
+        # Muon's precision), else in fp32: emulated bf16 would be slower.
+        device = split[0]["params"][0].device
+        ns_dtype = torch.bfloat16 if amp_dtype(device, cfg.amp) == torch.bfloat16 else torch.float32
+        return Muon(split, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, ns_steps=cfg.muon_ns_steps,
+                    ns_dtype=ns_dtype)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.optimizer in ("adam", "adamw"):

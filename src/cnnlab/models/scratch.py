@@ -120,6 +120,26 @@ Full profile, bf16, seed 0 (`tune_fast.py --profile full --variant ...`), 16, 24
     the same, seed 1                        91.46 %   1,108.0   20 min only on a fast host (~2,600 s on the
                                                                 morning's), and still not 92 %
 
+2026-12-03, the same kind of host (Intel Xeon, AMX-BF16), two speed-ups from `torch.profiler` on a training
+step of the 128/384/384 net (batch 256, bf16): the Muon step took 151 ms of 659 (fp32 Newton-Schulz), and
+oneDNN's bf16 weight gradient of the 384 -> 384 convs on 7x7 and 3x3 maps ran 3-5x slower than their
+forward. Now the Newton-Schulz iteration runs in bf16 where the device computes it natively (as in the
+reference Muon; `optim.orthogonalize(dtype=)`), and 3x3 convs on maps up to 8x8 take their weight gradient
+from nine matmuls (`SmallMapConv3x3`; bf16 on a CPU only, where it measured faster). Training step, random
+data, back to back, old -> new code (`step` microbenchmark): 32/128/128 2,315 -> 2,484 img/s, 64/256/256
+987 -> 1,061, 128/384/384 389 -> 471 (1.21x). In whole quick runs (6 epochs) the small net gains nothing
+measurable: 88.3 s -> 92.1 s, 87.36 -> 87.54 % test (the same seed; bf16 Newton-Schulz changes the numerics).
+Full profile, seed 0, with the new code (`tune_fast.py --profile full --variant ...`), 16, 24, then 32 px:
+
+  variant (bf16)                            test      train s   kept
+  widths 128/384/384, 12 epochs             91.54 %   1,115.8   no: val 91.24 %, train 99.2 %; 99-103 s a 32-px
+                                                                epoch; two more epochs than the 91.52 % run
+                                                                above bought nothing: the net has stopped
+  the same, translate 4 + cutout 12         91.08 %   1,062.3   no: val 90.58 %, train 92.3 %: underfits at
+  (airbench96's augmentation)                                   12 epochs (airbench96 runs 40+)
+So 92 % in 20 minutes stays out of reach for this family on the JPEG mirror: the wider net's accuracy is
+flat from 10 to 12 epochs, and stronger augmentation costs more than it regularises.
+
 The baseline in bf16 too (`benchmarks/bench_scratch.py`): 79.25 % test, best validation 79.82 % after
 752 s (fp32: 79.94 % after 1,568 s), so the quick recipe's 107 s to reach it is 7.0x sooner, not 16x;
 the quick net on a 2-epoch schedule at 24 then 32 px reaches it after 56 s (13.4x; at 16 then 32 px
@@ -252,6 +272,43 @@ class ResidualCNN(nn.Module):
 # fast: airbench94-shaped net
 # --------------------------------------------------------------------------------------------
 
+def shifted_weight_grad(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Weight gradient of a 3x3 'same' conv (stride 1) as nine matmuls, one per kernel offset:
+    grad_w[:, :, i, j] = grad^T @ x shifted by (i - 1, j - 1), both seen as (pixels, channels).
+
+    Written here because oneDNN's bf16 weight-gradient kernel runs 2-5x below its own forward speed
+    on maps of 8x8 and smaller (2 cores with AMX, batch 256, 384 -> 384 channels: 66 vs 31 ms at
+    7x7, 34 vs 6 ms at 3x3); on larger maps, and in fp32, oneDNN is faster, so it is used only there.
+    Returns (C_out, C_in, 3, 3) in channels-last layout."""
+    B, C, H, W = x.shape
+    padded = F.pad(x.permute(0, 2, 3, 1), (0, 0, 1, 1, 1, 1))  # (B, H + 2, W + 2, C)
+    grad_t = grad.permute(0, 2, 3, 1).reshape(-1, grad.shape[1]).T  # (C_out, B * H * W)
+    out = torch.empty(grad.shape[1], 3, 3, C, dtype=x.dtype, device=x.device)
+    for i in range(3):
+        for j in range(3):
+            out[:, i, j] = grad_t @ padded[:, i:i + H, j:j + W].reshape(-1, C)
+    return out.permute(0, 3, 1, 2)
+
+
+class SmallMapConv3x3(torch.autograd.Function):
+    """3x3 'same' conv, no bias: oneDNN forward and input gradient, `shifted_weight_grad` for the weights."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return F.conv2d(x, weight, padding=1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad_x = torch.nn.grad.conv2d_input(x.shape, weight, grad, padding=1) if ctx.needs_input_grad[0] else None
+        grad_w = shifted_weight_grad(grad, x) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_w
+
+
+SMALL_MAP_PIXELS = 64  # maps up to 8x8 take SmallMapConv3x3 when training in bf16 on a CPU (measured above)
+
+
 class Conv(nn.Conv2d):
     """3x3 'same' conv without bias whose first in_channels filters start as the identity (dirac)."""
 
@@ -264,6 +321,15 @@ class Conv(nn.Conv2d):
             self.bias.data.zero_()
         w = self.weight.data
         nn.init.dirac_(w[:w.size(1)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        small_map = (self.kernel_size == (3, 3) and self.padding == "same" and self.bias is None
+                     and x.shape[-2] * x.shape[-1] <= SMALL_MAP_PIXELS)
+        if (small_map and x.device.type == "cpu" and torch.is_grad_enabled() and self.weight.requires_grad
+                and torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16):
+            with torch.autocast("cpu", enabled=False):  # cast here: autograd returns fp32 grads for fp32 weights
+                return SmallMapConv3x3.apply(x.to(torch.bfloat16), self.weight.to(torch.bfloat16))
+        return super().forward(x)
 
 
 class BatchNorm(nn.BatchNorm2d):
