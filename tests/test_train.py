@@ -247,6 +247,17 @@ def test_every_scratch_model_trains_on_cifar100_format_through_train_run(cifar_f
     assert (tmp_path / model_name / "model.pth").exists() and (tmp_path / model_name / "history.json").exists()
 
 
+def test_recipe_model_is_the_net_the_recipe_trains_on_this_profile():
+    from cnnlab.device import recipe_device
+    from cnnlab.models.scratch import RECIPES
+    from cnnlab.runs import recipe_config, recipe_model
+
+    assert recipe_model("fast", 10, "smoke", "cpu").head.in_features == 128  # widths 32/128/128, not the default 256
+    _, hooks = recipe_config(RECIPES["fast"], "full", recipe_device(CPU))
+    assert recipe_model("fast", 100, "full", CPU).head.in_features == hooks["model_kwargs"]["widths"][-1]
+    assert recipe_model("baseline", 100, "full", CPU).head[-1].out_features == 100
+
+
 def test_cli_train_then_evaluate(tmp_path, capsys):
     from cnnlab.cli import main
 

@@ -49,6 +49,17 @@ def recipe_config(recipe: dict, profile: str, device_type: str = "cpu", **overri
     return TrainConfig(**values), hooks
 
 
+def recipe_model(model_name: str, num_classes: int, profile: str | None = None,
+                 device: str | torch.device | None = None) -> torch.nn.Module:
+    """The scratch model exactly as its recipe trains it on this profile and device (e.g. the `fast`
+    net's widths differ per profile), so a summary shows the network that is trained, not the defaults."""
+    from .models.scratch import RECIPES
+
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    _, hooks = recipe_config(RECIPES[model_name], get_profile(profile).name, recipe_device(dev))
+    return build_model(model_name, num_classes, **hooks.get("model_kwargs", {}))
+
+
 def apply_hooks(model: torch.nn.Module, hooks: dict, data: Dataset, cfg: TrainConfig, device: torch.device) -> None:
     """Model-specific set-up a recipe asks for before training (e.g. the fast net's whitening conv)."""
     if hooks.get("init") == "whitening":
