@@ -5,6 +5,7 @@
     python benchmarks/tune_fast.py --profile quick --set widths=40,160,160 epochs=3
     python benchmarks/tune_fast.py --profile quick --variant "relu:act=relu" --variant "ls1:label_smoothing=0.1" --seeds 0,1
     python benchmarks/tune_fast.py --bench                              # throughput: widths x batch x layout
+    python benchmarks/tune_fast.py --bench --bench-quick                # the same at batch 256, channels-last
 
 `--set` takes TrainConfig fields (values parsed as JSON, else kept as text) plus the model's
 `widths`, `act`, `whiten_bias_epochs` and `scale`. `--variant LABEL:key=value,...` (repeatable)
@@ -23,16 +24,18 @@ import platform
 import re
 import sys
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from cnnlab.data import AugmentConfig, load_dataset
+from cnnlab.device import precision_label, recipe_device
 from cnnlab.models.scratch import RECIPES, build_scratch, summarize
 from cnnlab.profiles import for_profile
-from cnnlab.runs import train_run
+from cnnlab.runs import recipe_config, train_run
+from cnnlab.train import autocast, make_optimizer
 
 SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg.tar.gz"
 
@@ -41,29 +44,38 @@ SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpeg
 # Throughput microbenchmark (random data, training steps only)
 # --------------------------------------------------------------------------------------------
 
-def bench(widths_list, batch_sizes, channels_last_opts, steps: int = 4, compile_: bool = False) -> None:
-    print(f"{'widths':>14} {'batch':>6} {'mem':>6} {'MMACs':>7} {'img/s':>8}")
+def bench(widths_list, batch_sizes, channels_last_opts, steps: int = 6, compile_: bool = False) -> None:
+    """Images per second of the recipe's own training step (its optimiser, label smoothing, and autocast
+    where the CPU computes bf16 natively), and the optimiser step's share: random data, no loader."""
+    device = torch.device("cpu")
+    cfg, _ = recipe_config(RECIPES["fast"], "full", recipe_device(device))
+    print(f"precision: {precision_label(device, cfg.amp)}, optimizer: {cfg.optimizer}")
+    print(f"{'widths':>14} {'batch':>6} {'mem':>6} {'MMACs':>7} {'img/s':>8} {'opt ms':>7}")
     for widths in widths_list:
         for bs in batch_sizes:
             for cl in channels_last_opts:
                 model = build_scratch("fast", 10, widths=widths)
                 mf = torch.channels_last if cl else torch.contiguous_format
                 model = model.to(memory_format=mf)
-                opt = torch.optim.SGD(model.param_groups(0.1, 1e-3), lr=0.1, momentum=0.85, nesterov=True)
+                opt = make_optimizer(model, replace(cfg, batch_size=bs))
                 fn = torch.compile(model) if compile_ else model
                 X = torch.randn(bs, 3, 32, 32).contiguous(memory_format=mf)
                 y = torch.randint(0, 10, (bs,))
+                opt_seconds = 0.0
                 for i in range(steps + 2):
                     if i == 2:
-                        t0 = time.perf_counter()
-                    loss = F.cross_entropy(fn(X), y)
+                        t0, opt_seconds = time.perf_counter(), 0.0
+                    with autocast(device, cfg.amp):
+                        loss = F.cross_entropy(fn(X).float(), y, label_smoothing=cfg.label_smoothing)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
+                    t_opt = time.perf_counter()
                     opt.step()
+                    opt_seconds += time.perf_counter() - t_opt
                 dt = time.perf_counter() - t0
                 macs = summarize(model)["macs"] / 1e6
-                print(f"{str(widths):>14} {bs:>6} {'CL' if cl else 'NCHW':>6} {macs:7.1f} {steps * bs / dt:8.1f}",
-                      flush=True)
+                print(f"{str(widths):>14} {bs:>6} {'CL' if cl else 'NCHW':>6} {macs:7.1f} {steps * bs / dt:8.1f} "
+                      f"{opt_seconds / steps * 1e3:7.1f}", flush=True)
 
 
 AUGMENT_KEYS = {f.name for f in fields(AugmentConfig)}  # e.g. alternate_flip=true: set inside `augment`
@@ -109,13 +121,17 @@ def main() -> None:
     p.add_argument("--seeds", default="0", help="comma-separated seeds, each variant trained once per seed")
     p.add_argument("--bench", action="store_true", help="throughput table instead of training")
     p.add_argument("--compile", action="store_true", help="with --bench: time torch.compile'd steps")
+    p.add_argument("--bench-quick", action="store_true", help="with --bench: batch 256, channels-last only")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
     if args.bench:
-        widths = [(32, 128, 128), (40, 160, 160), (48, 192, 192), (64, 256, 256)]
-        bench(widths, [128, 256, 512], [True, False], compile_=args.compile)
+        widths = [(32, 128, 128), (48, 192, 192), (64, 256, 256), (128, 384, 384)]
+        if args.bench_quick:
+            bench(widths, [256], [True], compile_=args.compile)
+        else:
+            bench(widths, [128, 256, 512], [True, False], compile_=args.compile)
         return
     label = args.label or ("-".join(s.replace("=", "") for s in args.set) or "recipe")
     # LABEL:key=value,key=value; a comma starts a new pair only before "key=" (widths=32,128,128 stays one)

@@ -125,9 +125,10 @@ step of the 128/384/384 net (batch 256, bf16): the Muon step took 151 ms of 659 
 oneDNN's bf16 weight gradient of the 384 -> 384 convs on 7x7 and 3x3 maps ran 3-5x slower than their
 forward. Now the Newton-Schulz iteration runs in bf16 where the device computes it natively (as in the
 reference Muon; `optim.orthogonalize(dtype=)`), and 3x3 convs on maps up to 8x8 take their weight gradient
-from nine matmuls (`SmallMapConv3x3`; bf16 on a CPU only, where it measured faster). Training step, random
-data, back to back, old -> new code (`step` microbenchmark): 32/128/128 2,315 -> 2,484 img/s, 64/256/256
-987 -> 1,061, 128/384/384 389 -> 471 (1.21x). In whole quick runs (6 epochs) the small net gains nothing
+from nine matmuls (`SmallMapConv3x3`; bf16 on a CPU only, where it measured faster). The recipe's training
+step, random data, batch 256, old -> new code back to back (`tune_fast.py --bench --bench-quick`): 32/128/128
+2,496 -> 2,421 img/s, 48/192/192 1,363 -> 1,408, 64/256/256 931 -> 957, 128/384/384 368 -> 473 (1.28x; the
+optimiser step 153 -> 63 ms). In whole quick runs (6 epochs) the small net gains nothing
 measurable: 88.3 s -> 92.1 s, 87.36 -> 87.54 % test (the same seed; bf16 Newton-Schulz changes the numerics).
 Full profile, seed 0, with the new code (`tune_fast.py --profile full --variant ...`), 16, 24, then 32 px:
 
