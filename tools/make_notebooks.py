@@ -144,7 +144,6 @@ images (16, then 24 px): an epoch at 16 px costs about a third of one at 32 px, 
 affords an extra epoch in the same time (*progressive resizing*).
 """, slide="slide"),
         code('''
-from cnnlab.models import build_model
 from cnnlab.models.scratch import summarize
 from cnnlab.runs import recipe_model   # each net as its recipe trains it on this profile and device
 pd.DataFrame({name: summarize(recipe_model(name, data.num_classes, PROFILE, DEVICE)) for name in ['baseline', 'fast']}).T
