@@ -242,7 +242,7 @@ def test_every_scratch_model_trains_on_cifar100_format_through_train_run(cifar_f
     m = train_run(model_name, "cifar100", tmp_path / model_name, profile="smoke", epochs=1, device="cpu", progress=False)
     assert len(m["per_class"]) == 100 and len(m["confusion_matrix"]) == 100
     for key in ("test_accuracy", "macro_f1", "per_class", "params", "train_seconds", "epochs", "device", "source",
-                "profile", "size_mb", "images_per_second"):
+                "profile", "size_mb", "images_per_second", "train_images", "val_images", "test_images"):
         assert key in m, key
     assert (tmp_path / model_name / "model.pth").exists() and (tmp_path / model_name / "history.json").exists()
 

@@ -25,7 +25,8 @@ from .conftest import make_folder
 
 FIT_ROW_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds", "train_seconds"}
 RUN_KEYS = {"test_accuracy", "macro_f1", "per_class", "params", "size_mb", "images_per_second", "device", "source",
-            "profile", "epochs", "train_seconds", "confusion_matrix", "config", "best_val", "precision"}
+            "profile", "epochs", "train_seconds", "confusion_matrix", "config", "best_val", "precision",
+            "train_images", "val_images", "test_images"}
 SMALL = dict(profile="smoke", image_size=32, device="cpu", progress=False)
 
 

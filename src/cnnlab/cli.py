@@ -52,7 +52,8 @@ def _print_metrics(m: dict, out_dir) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     common = dict(profile=args.profile, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
-                  seed=args.seed, train_fraction=args.train_fraction, resume=not args.restart)
+                  seed=args.seed, train_fraction=args.train_fraction, val_size=_val_size(args.val_size),
+                  resume=not args.restart)
     if args.backbone:  # transfer learning from a pretrained backbone
         from .transfer import transfer_run
 

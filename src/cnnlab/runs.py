@@ -72,8 +72,9 @@ def apply_hooks(model: torch.nn.Module, hooks: dict, data: Dataset, cfg: TrainCo
 def train_run(model_name: str = "fast", source: str | None = None, out: str | Path | None = None, *,
               profile: str | None = None, epochs: int | None = None, batch_size: int | None = None,
               device: str | None = None, seed: int = 0, data: Dataset | None = None, train_fraction: float | None = None,
-              resume: bool = True, progress: bool = True, **overrides) -> dict:
-    """Train a scratch model by name and write model.pth, history.json and metrics.json into `out`."""
+              val_size: int | float | None = None, resume: bool = True, progress: bool = True, **overrides) -> dict:
+    """Train a scratch model by name and write model.pth, history.json and metrics.json into `out`.
+    `val_size`: validation images (or share) carved from the training images when `data` is not given."""
     from .models.scratch import RECIPES
 
     if model_name not in RECIPES:
@@ -81,7 +82,7 @@ def train_run(model_name: str = "fast", source: str | None = None, out: str | Pa
     prof = get_profile(profile)
     dev = pick_device(device)
     seed_everything(seed)
-    data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction)
+    data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction, val_size=val_size)
     cfg, hooks = recipe_config(RECIPES[model_name], prof.name, recipe_device(dev), epochs=epochs, batch_size=batch_size, seed=seed, **overrides)
     out = Path(out) if out else Path("runs") / f"{model_name}-{prof.name}"
     model = build_model(model_name, data.num_classes, **hooks.get("model_kwargs", {}))
@@ -134,6 +135,7 @@ def evaluate_saved(run_dir: str | Path, *, source: str | None = None, data: Data
     m.update({"test_accuracy": m["accuracy"], "params": count_params(model), "size_mb": round(size_mb, 2),
               "images_per_second": round(evaluate.throughput(model, (3, side, side), dev), 1),
               "device": describe_device(dev), "source": data.source, "classes": data.classes,
+              "train_images": len(data.train), "val_images": len(data.val),
               "test_images": len(data.test), "tta": tta, "torch": torch.__version__, "python": platform.python_version(),
               "val_acc_at_best": ckpt.get("val_acc"), "epoch_of_best": ckpt.get("epoch")})
     checkpoint.save_atomic({"logits": logits, "labels": test_loader.labels.cpu()}, run_dir / "test_logits.pt")

@@ -426,6 +426,7 @@ def metrics_from_logits(model: TransferNet, logits: torch.Tensor, data: Dataset,
               "images_per_second": round(evaluate.throughput(model, (3, image_size, image_size), device,
                                                              batch_size=small, warmup=1, iters=3), 1),
               "device": describe_device(device), "source": data.source, "classes": data.classes,
+              "train_images": len(data.train), "val_images": len(data.val),
               "test_images": len(data.test), "tta": tta, "torch": torch.__version__,
               "python": platform.python_version()})
     return m
@@ -435,16 +436,17 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
                  out: str | Path | None = None, *, profile: str | None = None, image_size: int | None = None,
                  pretrained: str = "imagenet", binary: bool = False, epochs: int | None = None,
                  batch_size: int | None = None, device: str | None = None, seed: int = 0, data: Dataset | None = None,
-                 train_fraction: float | None = None, head: str | None = None, unfreeze: int | None = None,
-                 resume: bool = True, progress: bool = True, **overrides) -> dict:
-    """Train `backbone` + a new head with `strategy`; write model.pth, history.json, metrics.json into `out`."""
+                 train_fraction: float | None = None, val_size: int | float | None = None, head: str | None = None,
+                 unfreeze: int | None = None, resume: bool = True, progress: bool = True, **overrides) -> dict:
+    """Train `backbone` + a new head with `strategy`; write model.pth, history.json, metrics.json into `out`.
+    `val_size`: validation images (or share) carved from the training images when `data` is not given."""
     prof = get_profile(profile)
     dev = pick_device(device)
     seed_everything(seed)
     t_start = time.perf_counter()
     cfg, extra = recipe_config(strategy, prof.name, binary, recipe_device(dev), epochs=epochs, batch_size=batch_size, seed=seed,
                                image_size=image_size, unfreeze=unfreeze, head=head, **overrides)
-    data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction)
+    data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction, val_size=val_size)
     if binary and data.num_classes != 2:
         shown = ", ".join(data.classes[:10]) + (" ..." if data.num_classes > 10 else "")
         raise DataError(f"--binary needs exactly 2 classes, but {data.source} has {data.num_classes} ({shown}); "
