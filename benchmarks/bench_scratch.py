@@ -3,6 +3,7 @@
     python benchmarks/bench_scratch.py --profile quick|full [--source ...] [--models fast,baseline]
     python benchmarks/bench_scratch.py --profile full --models baseline,fast,fast:quick
     python benchmarks/bench_scratch.py --profile full --models baseline,fast:quick:epochs=2+epoch_image_sizes=[24,32] --reuse
+    python benchmarks/bench_scratch.py --profile full --models fast --val-size 1000 --out runs/bench-scratch-full-v1k
 
 Trains each model with `cnnlab.runs.train_run` (the code path of `cnnlab train`), then prints one
 row per model and how long each `fast` run needed to first reach the baseline's best validation
@@ -52,11 +53,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true",
                         help="read a model's finished run from --out instead of training it again")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--val-size", type=int, default=None,
+                        help="validation images carved from the training set (default 5,000 for CIFAR)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out or f"runs/bench-scratch-{args.profile}")
-    data = load_dataset(args.source, profile=args.profile)
+    data = load_dataset(args.source, profile=args.profile, val_size=args.val_size)
     print(f"data {data.source}: {len(data.train)} train / {len(data.val)} val / {len(data.test)} test, "
           f"profile {args.profile}, torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}")
     results = {}

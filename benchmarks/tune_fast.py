@@ -11,7 +11,7 @@
 `widths`, `act`, `whiten_bias_epochs` and `scale`. `--variant LABEL:key=value,...` (repeatable)
 trains several variants, each on top of `--set`, from one decoded dataset; `--seeds` repeats each.
 Each variant trains on the 45k training split (the 5k validation split is scored after every
-epoch, never trained on) and is tested on the 10k test split with the recipe's TTA. It prints
+epoch, never trained on; `--val-size 1000` holds out 1k instead and trains on 49k) and is tested on the 10k test split with the recipe's TTA. It prints
 the test accuracy, training seconds (validation passes excluded) and validation accuracy per
 epoch, and appends one JSON line per variant to runs/tune-fast/results.jsonl.
 """
@@ -123,6 +123,8 @@ def main() -> None:
     p.add_argument("--compile", action="store_true", help="with --bench: time torch.compile'd steps")
     p.add_argument("--bench-quick", action="store_true", help="with --bench: batch 256, channels-last only")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--val-size", type=int, default=None,
+                   help="validation images carved from the 50k training set (default 5,000; the rest trains)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
@@ -138,7 +140,7 @@ def main() -> None:
     variants = [(label, args.set)] if not args.variant else [
         (v.split(":", 1)[0], args.set + [x for x in re.split(r",(?=\w+=)", v.split(":", 1)[1]) if x])
         for v in args.variant]
-    data = load_dataset(args.source, profile=args.profile)
+    data = load_dataset(args.source, profile=args.profile, val_size=args.val_size)
     print(f"data: train {len(data.train)}  val {len(data.val)}  test {len(data.test)}  device: {device}")
     for name, items in variants:
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -164,7 +166,7 @@ def run_variant(data, profile: str, label: str, items: list[str], seed: int) -> 
           f"{m['device']} | torch {torch.__version__}", flush=True)
     row = {"profile": profile, "label": label, "cmd": sys.argv, "seed": seed, "test_accuracy": m["test_accuracy"],
            "train_seconds": m["train_seconds"], "history": history, "config": m["config"],
-           "model_kwargs": overrides.get("model_kwargs")}
+           "model_kwargs": overrides.get("model_kwargs"), "train_images": len(data.train), "val_images": len(data.val)}
     with (Path("runs/tune-fast") / "results.jsonl").open("a") as f:
         f.write(json.dumps(row, default=str) + "\n")
 

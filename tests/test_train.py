@@ -303,8 +303,8 @@ def test_recipes_pick_device_entries_on_that_device_only():
     assert recipe_config(RECIPES["fast"], "full", "mps")[0].batch_size == 256
     assert recipe_config(RECIPES["fast"], "quick", "cpu-bf16")[0].epochs == 6  # bf16 CPUs: more epochs, same budget
     assert recipe_config(RECIPES["fast"], "quick", "cpu")[0].epochs == 5
-    bf16, bf16_hooks = recipe_config(RECIPES["fast"], "full", "cpu-bf16")  # bf16 CPUs: airbench94's widths
-    assert (bf16.epochs, bf16.batch_size, bf16_hooks["model_kwargs"]["widths"]) == (10, 256, (64, 256, 256))
+    bf16, bf16_hooks = recipe_config(RECIPES["fast"], "full", "cpu-bf16")  # bf16 CPUs: airbench95's widths
+    assert (bf16.epochs, bf16.batch_size, bf16_hooks["model_kwargs"]["widths"]) == (11, 256, (128, 384, 384))
     assert bf16.epoch_image_sizes == (16, 24, 32)  # progressive resizing as on other CPUs
 
 
