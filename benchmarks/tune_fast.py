@@ -124,7 +124,7 @@ def main() -> None:
     p.add_argument("--bench-quick", action="store_true", help="with --bench: batch 256, channels-last only")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--val-size", type=int, default=None,
-                   help="validation images carved from the 50k training set (default 5,000; the rest trains)")
+                   help="validation images carved from the 50k training set (default 5,000; the rest trains; 0: none)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     device = f"cpu ({torch.get_num_threads()} threads, {platform.processor() or platform.machine()})"
@@ -159,7 +159,8 @@ def run_variant(data, profile: str, label: str, items: list[str], seed: int) -> 
     m = train_run("fast", data=data, out=out, profile=profile, resume=False, progress=False, seed=seed, **overrides)
     history = json.loads((out / "history.json").read_text())
     for row in history:
-        print(f"epoch {row['epoch']:>3}  train_acc {row['train_acc']:.4f}  val {row['val_acc']:.4f}  "
+        val = "  n/a " if row["val_acc"] is None else f"{row['val_acc']:.4f}"  # n/a: --val-size 0
+        print(f"epoch {row['epoch']:>3}  train_acc {row['train_acc']:.4f}  val {val}  "
               f"train_s {row['train_seconds']:7.1f}")
     print(f"RESULT profile={profile} {label}: test {m['test_accuracy']:.4f} (tta {m['tta']}) | "
           f"train_s {m['train_seconds']:.1f} | epochs {m['epochs']} | wall {time.perf_counter() - t0:.0f} s | "

@@ -347,3 +347,31 @@ def test_a_muon_state_saved_without_ns_steps_loads_with_the_default():
     w.grad = torch.randn_like(w)
     opt.step()
     assert opt.param_groups[0]["ns_steps"] == 5
+
+
+def test_val_size_0_trains_a_fixed_schedule_on_every_image_and_keeps_its_last_epoch(tmp_path):
+    from cnnlab.cli import main
+    from cnnlab.compare import load_run, results_table
+    from cnnlab.plots import accuracy_over_time, learning_curves
+
+    out = tmp_path / "all"
+    assert main(["train", "--source", "fake", "--model", "fast", "--profile", "smoke", "--epochs", "2",
+                 "--val-size", "0", "--out", str(out), "--device", "cpu"]) == 0
+    metrics, history = json.loads((out / "metrics.json").read_text()), json.loads((out / "history.json").read_text())
+    assert metrics["val_images"] == 0 and metrics["train_images"] == len(load_dataset("fake", val_size=0, profile="smoke").train)
+    assert [h["val_acc"] for h in history] == [None, None] and metrics["epoch_of_best"] == 2
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    run = load_run(out)
+    assert results_table({"all": run}, threshold=0.5).loc["all", "best val acc"] is None
+    learning_curves({"all": history})  # train curves only, no crash on the missing val
+    accuracy_over_time({"all": run})
+
+
+def test_val_size_0_is_refused_where_the_schedule_reads_the_validation_split(tmp_path, capsys):
+    from cnnlab.cli import main
+
+    assert main(["train", "--source", "fake", "--model", "baseline", "--profile", "smoke", "--val-size", "0",
+                 "--out", str(tmp_path / "b"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "needs a validation split" in err and "--val-size" in err
+    assert not (tmp_path / "b" / "model.pth").exists()

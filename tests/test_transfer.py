@@ -77,6 +77,18 @@ def test_a_pipeline_budget_gives_training_what_feature_extraction_left(tmp_path)
     assert m["config"]["time_budget"] == pytest.approx(3600.0 - m["feature_seconds"], abs=0.01)
 
 
+def test_val_size_0_is_refused_by_early_stopping_recipes_and_trains_a_fixed_schedule(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="--val-size"):  # frozen stops early on val_loss
+        transfer_run("efficientnet_lite0", "frozen", "fake", tmp_path / "a", val_size=0, **SMALL)
+    fixed = {k: v for k, v in RECIPES["frozen"].items() if k not in ("early_stopping", "monitor")}
+    monkeypatch.setitem(RECIPES, "frozen", fixed)
+    m = transfer_run("efficientnet_lite0", "frozen", "fake", tmp_path / "b", val_size=0, epochs=2, **SMALL)
+    assert m["val_images"] == 0 and m["epoch_of_best"] == 2 and m["best_val"] is None
+    assert len(_features("pooled")) == 2  # train and test: nothing extracted for the empty split
+    history = json.loads((tmp_path / "b" / "history.json").read_text())
+    assert [h["val_acc"] for h in history] == [None, None]
+
+
 def test_features_computed_in_bf16_never_pass_for_fp32_ones():
     model = build_backbone("efficientnet_lite0", 10, pretrained="none")
     split = load_dataset("fake", val_size=0.2).val

@@ -15,11 +15,15 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="cifar10 | cifar100 | fake | path to a folder or .tar/.tar.gz (default: $CNNLAB_SOURCE or cifar10)")
     p.add_argument("--profile", default=None, choices=["smoke", "quick", "full"], help="default: $CNNLAB_PROFILE or quick")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--val-size", type=float, default=None, help="validation images (>=1) or fraction (<1) carved from train")
+    p.add_argument("--val-size", type=float, default=None, help="validation images (>=1) or fraction (<1) carved from train; 0 trains on every "
+                        "training image (fixed-schedule recipes such as fast only)")
 
 
 def _val_size(value: float | None) -> int | float | None:
-    return None if value is None else (int(value) if value >= 1 else value)
+    """--val-size as load_dataset takes it: a count from 1 (and 0 for none), a share below 1."""
+    if value is not None and value < 0:
+        raise SystemExit(f"--val-size must be 0 or more, got {value:g}")
+    return None if value is None else (int(value) if value >= 1 or value == 0 else value)
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:

@@ -19,9 +19,10 @@ def load_run(run_dir: str | Path) -> dict:
 
 
 def epochs_to_reach(history: list[dict], threshold: float) -> tuple[int | None, float | None]:
-    """(epoch, cumulative training seconds) when validation accuracy first reached `threshold`."""
+    """(epoch, cumulative training seconds) when validation accuracy first reached `threshold`
+    (None, None if it never did or the run had no validation split)."""
     for row in history:
-        if row["val_acc"] >= threshold:
+        if row["val_acc"] is not None and row["val_acc"] >= threshold:
             return row["epoch"], row["train_seconds"]
     return None, None
 
@@ -41,7 +42,8 @@ def results_table(runs: dict[str, dict], threshold: float | None = None) -> pd.D
     for name, m in runs.items():
         h = m["history"]
         feature_s = feature_seconds(m)
-        row = {"run": name, "train acc": h[-1]["train_acc"], "best val acc": max(r["val_acc"] for r in h),
+        val = [r["val_acc"] for r in h if r["val_acc"] is not None]  # none with --val-size 0
+        row = {"run": name, "train acc": h[-1]["train_acc"], "best val acc": max(val) if val else None,
                "test acc": m["test_accuracy"], "macro F1": m["macro_f1"], "params (M)": m["params"] / 1e6,
                "size (MB)": m["size_mb"], "epochs": m["epochs"], "feature s": feature_s, "train s": m["train_seconds"],
                "infer img/s": m["images_per_second"], "device": m["device"]}

@@ -8,15 +8,17 @@ import seaborn as sns
 
 
 def learning_curves(histories: dict[str, list[dict]], axes=None):
-    """Loss and accuracy per epoch, train dashed and validation solid, one colour per run."""
+    """Loss and accuracy per epoch, train dashed and validation solid, one colour per run (a run
+    trained without a validation split, `--val-size 0`, shows its training curves only)."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for (name, history), colour in zip(histories.items(), sns.color_palette(n_colors=max(1, len(histories)))):
         epochs = [h["epoch"] for h in history]
         axes[0].plot(epochs, [h["train_loss"] for h in history], "--", color=colour, label=f"{name} train")
-        axes[0].plot(epochs, [h["val_loss"] for h in history], "-", color=colour, label=f"{name} val")
         axes[1].plot(epochs, [h["train_acc"] for h in history], "--", color=colour, label=f"{name} train")
-        axes[1].plot(epochs, [h["val_acc"] for h in history], "-", color=colour, label=f"{name} val")
+        if any(h["val_acc"] is not None for h in history):
+            axes[0].plot(epochs, [h["val_loss"] for h in history], "-", color=colour, label=f"{name} val")
+            axes[1].plot(epochs, [h["val_acc"] for h in history], "-", color=colour, label=f"{name} val")
     axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
     axes[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     axes[1].legend(fontsize=8)
@@ -176,6 +178,8 @@ def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     for name, m in runs.items():
+        if all(r["val_acc"] is None for r in m["history"]):  # trained with --val-size 0: nothing to draw
+            continue
         start = feature_seconds(m)
         seconds = [start + r["train_seconds"] for r in m["history"]]
         ax.plot(seconds, [r["val_acc"] for r in m["history"]], marker=".", label=name)
@@ -184,6 +188,7 @@ def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax
     ax.set(xlabel="training seconds (incl. feature extraction)", ylabel="validation accuracy",
            title="validation accuracy over time")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # empty when every run trained without a validation split
+        ax.legend(fontsize=8)
     plt.tight_layout()
     return ax

@@ -1,8 +1,9 @@
 """A plain training loop: one config object, checkpoints every epoch, resumable, no callbacks.
 
 `fit(model, data, cfg, out_dir)` trains on `data.train`, selects on `data.val` (never on the
-test set), writes `history.json`, `last.pth` (resume state) and `model.pth` (best weights plus
-everything needed to use them alone) into `out_dir`, and returns the history.
+test set; with an empty `data.val`, e.g. `--val-size 0`, a fixed schedule keeps its last epoch),
+writes `history.json`, `last.pth` (resume state) and `model.pth` (best weights plus everything
+needed to use them alone) into `out_dir`, and returns the history.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoint
-from .data import AugmentConfig, BatchLoader, Dataset
+from .data import AugmentConfig, BatchLoader, DataError, Dataset
 from .device import amp_dtype, synchronize
 from .optim import NS_STEPS, Muon
 
@@ -205,6 +206,8 @@ def record_epoch(state: dict, row: dict, cfg: TrainConfig, plateau) -> bool:
     state["history"].append(row)
     state["epoch"] = row["epoch"]
     score = row["val_acc"] if cfg.monitor == "val_acc" else row["val_loss"]
+    if score is None:  # no validation split: a fixed schedule's newest weights are its model
+        return True
     if cfg.schedule == "plateau":
         plateau.step(score)
     improved = state["best"] is None or (score > state["best"] if cfg.monitor == "val_acc" else score < state["best"])
@@ -241,7 +244,8 @@ def epoch_done(bar: tqdm, row: dict, state: dict, cfg: TrainConfig) -> bool:
     """After an epoch's row is recorded: advance the bar, show the accuracies, and say whether training
     stops (ending the bar with the reason). One place for `fit` and the cached transfer loop."""
     bar.update()
-    bar.set_postfix(train_acc=f"{row['train_acc']:.3f}", val_acc=f"{row['val_acc']:.3f}")
+    shown = {"train_acc": row["train_acc"], "val_acc": row["val_acc"]}
+    bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items() if v is not None})
     reason = stop_reason(state, cfg)
     if reason:
         end_bar(bar, reason)
@@ -258,10 +262,22 @@ def make_loaders(data: Dataset, cfg: TrainConfig, device: torch.device, mean=Non
     return train, evaluation["val"], evaluation["test"]
 
 
+def check_validation(cfg: TrainConfig, val_images: int, what: str) -> None:
+    """With no validation images only a fixed schedule can run: plateau and early stopping read
+    the validation metric every epoch. Say so before any work is done."""
+    if val_images == 0 and (cfg.schedule == "plateau" or cfg.early_stopping is not None):
+        raise DataError(f"{what} needs a validation split (schedule={cfg.schedule!r}, early_stopping={cfg.early_stopping}): "
+                         "pass --val-size N with N > 0, or train a fixed-schedule recipe such as `fast` on every image")
+
+
 def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device: torch.device, *,
         arch: str, arch_kwargs: dict | None = None, mean=None, std=None, resume: bool = True,
         progress: bool = True) -> dict:
-    """Train, checkpoint each epoch and keep the best `model.pth`; resume from `last.pth` if present."""
+    """Train, checkpoint each epoch and keep the best `model.pth`; resume from `last.pth` if present.
+
+    With an empty validation split (training on every image, as airbench does) the schedule must be
+    fixed; each epoch's weights then replace model.pth, and history's val_* entries are None."""
+    check_validation(cfg, len(data.val), f"training {arch}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -305,7 +321,9 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
         state = ckpt["state"]
         print(f"resuming {out_dir} after epoch {state['epoch']} of {cfg.epochs}")
 
-    def evaluate_val() -> tuple[float, float]:
+    def evaluate_val() -> tuple[float | None, float | None]:
+        if len(val_loader.labels) == 0:
+            return None, None
         net = ema.module if ema is not None else model
         logits = predict_logits(net, val_loader)
         labels = val_loader.labels.cpu()

@@ -35,10 +35,13 @@ from .device import describe_device, pick_device, precision_label, recipe_device
 from .models import count_params
 from .models.backbones import DEFAULT_BACKBONE, LITE_PACKAGES, TransferNet, build_backbone, preprocessing, set_trainable
 from .profiles import UNSET, for_profile, get_profile
-from .train import (TrainConfig, autocast, epoch_done, fit, make_optimizer, mixup, new_state, predict_logits,
-                    record_epoch, scheduled_factor)
+from .train import (TrainConfig, autocast, check_validation, epoch_done, fit, make_optimizer, mixup, new_state,
+                    predict_logits, record_epoch, scheduled_factor)
 
 STRATEGIES = ("frozen", "partial", "finetune")
+# An empty split's "cache" (a fixed schedule run with --val-size 0): nothing to extract or score.
+NO_IMAGES = {"features": torch.empty(0), "flipped": None, "labels": torch.empty(0, dtype=torch.long), "seconds": 0.0,
+             "hit": True}
 FEATURE_CACHE_VERSION = 2  # bump when the cached features or the cost recorded with them change
 # (2: channels-last extraction, ~1.7x faster on 2 CPU cores, so the seconds stored with v1 were stale)
 TRANSFER_KEYS = {"flip", "unfreeze", "backbone_lr_scale", "head", "drop_path",  # recipe keys that are not
@@ -368,9 +371,11 @@ def fit_cached(model: TransferNet, cut: int | None, train: dict, val: dict, cfg:
         synchronize(device)
         seconds = time.perf_counter() - t0
         # ------------------------------------------------------------------- validation
-        logits = predict_cached(model, val["features"], cut, device, amp=cfg.amp)
-        val_loss = F.cross_entropy(logits, val["labels"]).item()  # = BCE for a binary head's [0, z]
-        val_acc = (logits.argmax(1) == val["labels"]).float().mean().item()
+        val_loss = val_acc = None  # stay None with no validation split (a fixed schedule keeps its last epoch)
+        if len(val["labels"]):
+            logits = predict_cached(model, val["features"], cut, device, amp=cfg.amp)
+            val_loss = F.cross_entropy(logits, val["labels"]).item()  # = BCE for a binary head's [0, z]
+            val_acc = (logits.argmax(1) == val["labels"]).float().mean().item()
         state["train_seconds"] += seconds
         row = {"epoch": epoch + 1, "train_loss": (loss_sum / seen).item(), "train_acc": (correct / seen).item(),
                "val_loss": val_loss, "val_acc": val_acc, "lr": optimizer.param_groups[0]["lr"],
@@ -451,6 +456,7 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
         shown = ", ".join(data.classes[:10]) + (" ..." if data.num_classes > 10 else "")
         raise DataError(f"--binary needs exactly 2 classes, but {data.source} has {data.num_classes} ({shown}); "
                         f"drop --binary to train a {data.num_classes}-way classifier")
+    check_validation(cfg, len(data.val), f"{backbone} {strategy}")
     data = prepare_data(data, cfg.image_size)
     out = Path(out) if out else Path("runs") / f"{backbone}-{strategy}-{prof.name}"
     head = extra["head"]
@@ -486,7 +492,8 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
         common = dict(cut=cut, image_size=cfg.image_size, mean=mean, std=std, device=dev, progress=progress,
                       amp=cfg.amp)
         cache = {name: cached_activations(model, getattr(data, name), flip=extra["flip"] and name != "val",
-                                          desc=f"{name} features", **common) for name in ("train", "val", "test")}
+                                          desc=f"{name} features", **common)
+                 if len(getattr(data, name)) else NO_IMAGES for name in ("train", "val", "test")}
         feature_seconds = sum(c["seconds"] for c in cache.values())
         hit = all(c["hit"] for c in cache.values())
         if extra["pipeline_budget"]:  # a wall-clock target for the whole pipeline: training gets what caching left
