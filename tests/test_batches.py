@@ -7,7 +7,7 @@ import torch
 
 from cnnlab.data import AugmentConfig, BatchLoader, load_dataset
 from cnnlab.data import augment as aug
-from cnnlab.device import amp_dtype, bf16_native, pick_device, precision_label, seed_everything
+from cnnlab.device import amp_dtype, bf16_native, pick_device, precision_label, recipe_device, seed_everything
 
 
 def _batch(n=8, size=16):
@@ -102,6 +102,18 @@ def test_device_choice_and_override(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             pick_device("cuda")
+
+
+@pytest.mark.parametrize("amx, avx512_bf16, key", [(True, True, "cpu-amx"), (False, True, "cpu-bf16"),
+                                                    (False, False, "cpu")])
+def test_each_kind_of_cpu_gets_its_own_recipe_key(monkeypatch, amx, avx512_bf16, key):
+    """AMX runs the wide net ~3x faster than AVX512-BF16 alone, so recipes tuned on one would overrun
+    their time targets on the other; both train in bf16, a CPU with neither in fp32."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    cpu = torch.device("cpu")
+    assert recipe_device(cpu) == key
+    assert amp_dtype(cpu) == (torch.bfloat16 if key != "cpu" else None)
 
 
 def test_mixed_precision_only_where_the_device_computes_it_natively(monkeypatch):

@@ -273,6 +273,16 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     assert "precision" in capsys.readouterr().out
 
 
+def test_cli_time_budget_stops_a_run_by_the_clock(tmp_path):
+    from cnnlab.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--source", "fake", "--model", "baseline", "--profile", "smoke", "--epochs", "50",
+                 "--time-budget", "1", "--out", str(out), "--device", "cpu"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["time_budget"] == 1.0 and metrics["epochs"] < 50 and metrics["train_seconds"] < 5
+
+
 def test_recipes_pick_per_profile_values_and_take_overrides():
     from cnnlab.runs import recipe_config
 
@@ -301,11 +311,19 @@ def test_recipes_pick_device_entries_on_that_device_only():
     quick_gpu, _ = recipe_config(RECIPES["fast"], "quick", "cuda")
     assert quick_gpu.batch_size == 256  # only full has a GPU variant
     assert recipe_config(RECIPES["fast"], "full", "mps")[0].batch_size == 256
-    assert recipe_config(RECIPES["fast"], "quick", "cpu-bf16")[0].epochs == 6  # bf16 CPUs: more epochs, same budget
+    assert recipe_config(RECIPES["fast"], "quick", "cpu-amx")[0].epochs == 6  # AMX CPUs: more epochs, same budget
     assert recipe_config(RECIPES["fast"], "quick", "cpu")[0].epochs == 5
-    bf16, bf16_hooks = recipe_config(RECIPES["fast"], "full", "cpu-bf16")  # bf16 CPUs: airbench95's widths
+    bf16, bf16_hooks = recipe_config(RECIPES["fast"], "full", "cpu-amx")  # AMX CPUs: airbench95's widths
     assert (bf16.epochs, bf16.batch_size, bf16_hooks["model_kwargs"]["widths"]) == (11, 256, (128, 384, 384))
     assert bf16.epoch_image_sizes == (16, 24, 32)  # progressive resizing as on other CPUs
+    # AVX512-BF16 without AMX: a third of AMX's speed on the wide net, so airbench94's widths
+    avx, avx_hooks = recipe_config(RECIPES["fast"], "full", "cpu-bf16")
+    assert (avx.epochs, avx_hooks["model_kwargs"]["widths"]) == (10, (64, 256, 256))
+    assert recipe_config(RECIPES["fast"], "quick", "cpu-bf16")[0].epochs == 6
+    # CPU profiles stop by the clock at their targets; a GPU runs its epochs
+    assert (cpu.time_budget, bf16.time_budget, avx.time_budget, gpu.time_budget) == (1200.0, 1200.0, 1200.0, None)
+    assert recipe_config(RECIPES["fast"], "quick", "cpu")[0].time_budget == 240.0
+    assert recipe_config(RECIPES["fast"], "smoke", "cpu")[0].time_budget is None
 
 
 def test_fast_net_activation_is_a_choice_and_unknown_ones_are_refused():

@@ -57,7 +57,7 @@ def _print_metrics(m: dict, out_dir) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     common = dict(profile=args.profile, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
                   seed=args.seed, train_fraction=args.train_fraction, val_size=_val_size(args.val_size),
-                  resume=not args.restart)
+                  resume=not args.restart, time_budget=args.time_budget)
     if args.backbone:  # transfer learning from a pretrained backbone
         from .transfer import transfer_run
 
@@ -130,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
     train.add_argument("--train-fraction", type=float, default=None, help="train on this stratified share (e.g. 0.01)")
     train.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
+    train.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                       help="stop training after this many seconds, the lr schedule fitted to them (0: none; "
+                            "default: the recipe's, e.g. fast full 1200 on a CPU)")
     transfer = train.add_argument_group("transfer learning (--backbone switches from --model to a pretrained backbone)")
     transfer.add_argument("--backbone", default=None, choices=BACKBONES, metavar="NAME",
                           help=f"one of {', '.join(BACKBONES)}; efficientnet_lite0/1/2 need no download")

@@ -223,7 +223,7 @@ def stop_reason(state: dict, cfg: TrainConfig) -> str:
     stopping), or the training-time budget is spent."""
     if cfg.early_stopping is not None and state["bad_epochs"] >= cfg.early_stopping:
         return f"early stop: no better {cfg.monitor} in {cfg.early_stopping} epochs"
-    if cfg.time_budget is not None and state["train_seconds"] >= cfg.time_budget:
+    if cfg.time_budget and state["train_seconds"] >= cfg.time_budget:  # 0 / None: no budget
         return f"time budget of {cfg.time_budget:g} s spent"
     return ""
 
@@ -381,8 +381,9 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                     batches.set_postfix(loss=f"{loss.item():.3f}")
                 if cfg.time_budget and state["train_seconds"] + time.perf_counter() - t0 > cfg.time_budget:
                     break
-            if slow is not None and epoch + 1 == num_epochs:
-                _lookahead(model, slow, 1.0)  # finish on the slow weights
+            budget_spent = bool(cfg.time_budget) and state["train_seconds"] + time.perf_counter() - t0 >= cfg.time_budget
+            if slow is not None and (epoch + 1 == num_epochs or budget_spent):
+                _lookahead(model, slow, 1.0)  # finish on the slow weights (also when the clock ends the run)
             synchronize(device)  # GPUs run behind the Python loop: time the work, not its queuing
             train_seconds = time.perf_counter() - t0
             # --------------------------------------------------------------- validation
