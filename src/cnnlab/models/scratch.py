@@ -168,7 +168,8 @@ minutes. `device.recipe_device` now names the two kinds ("cpu-amx", "cpu-bf16");
 "cpu-amx". Full profile, 45k / 5k, seed 0:
 
   variant (bf16, AVX512-BF16 only)          test      train s   kept
-  widths 64/256/256, 10 epochs              90.80 %   934.9     full@cpu-bf16 (val 90.06 %; ~100 s a 32-px epoch)
+  widths 64/256/256, 10 epochs, seeds 0 / 1 90.80 / 90.98 %  935 / 883  full@cpu-bf16 (~100 s a 32-px epoch)
+  the same, 11 epochs                       90.75 %   966.1     no: no gain
   quick: the recipe's 5 epochs (32/128/128)  86.60 %   129.9     no: under 87 %
   quick: 6 epochs, seeds 0 / 1              87.24 / 87.43 %  181.2 / 184.3  quick@cpu-bf16, as on AMX
 
@@ -503,7 +504,7 @@ RECIPES: dict[str, dict] = {
         # 91.86 % in 984-1,044 s); 91.5 % on the study's 45k; airbench94's 64/256/256 gave 90.48-90.69 % in 379-398 s
         # CPUs with AVX512-BF16 but no AMX (AMD EPYC Zen 4; "cpu-bf16", 2026-12-04) run bf16 only 1.7-1.8x
         # fp32 and the wide net at 174 img/s (590 on AMX), so 128/384/384 x 11 epochs would take ~48 min:
-        # full there trains airbench94's widths for 10 epochs: 90.80 % test in 934.9 s (seed 0), and quick
+        # full there trains airbench94's widths for 10 epochs: 90.80 / 90.98 % in 935 / 883 s (seeds 0 / 1), and quick
         # 6 epochs: 87.24 / 87.43 % in 181 / 184 s (seeds 0 / 1; 5 epochs: 86.60 % in 130 s)
         "epochs": {"smoke": 1, "quick": 5, "quick@cpu-amx": 6, "quick@cpu-bf16": 6, "full": 11, "full@cpu-amx": 11,
                    "full@cpu-bf16": 10, "full@cuda": 10},
