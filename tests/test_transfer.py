@@ -196,10 +196,11 @@ def test_recipes_resolve_per_profile():
     cfg, extra = recipe_config("partial", "full")
     assert extra["flip"] is True and cfg.tta == "flip" and extra["head"] == "linear"
     assert (cfg.image_size, cfg.time_budget, extra["backbone_lr_scale"]) == (128, 900.0, 0.1)  # fp32 CPUs
-    cfg, extra = recipe_config("partial", "full", device_type="cpu-amx")  # 2x faster backbone: larger inputs
+    cfg, extra = recipe_config("partial", "full", device_type="cpu-bf16")  # 2x faster backbone: larger inputs
+    assert recipe_config("partial", "full", device_type="cpu-amx")[0].image_size == 192  # AMX: the bf16 entries
     assert (cfg.image_size, cfg.time_budget, extra["backbone_lr_scale"]) == (192, None, 1.0)
     assert extra["pipeline_budget"] == 1735.0 and recipe_config("partial", "full")[1]["pipeline_budget"] is None
-    assert recipe_config("partial", "smoke", device_type="cpu-amx")[0].image_size == 64
+    assert recipe_config("partial", "smoke", device_type="cpu-bf16")[0].image_size == 64
     cfg, extra = recipe_config("finetune", "full")
     assert cfg.time_budget == 900.0 and cfg.channels_last and (cfg.image_size, extra["backbone_lr_scale"]) == (96, 0.1)
     cfg, extra = recipe_config("finetune", "full", device_type="cuda")  # measured on an H100: see RECIPES

@@ -37,6 +37,7 @@ def get_profile(name: str | None = None) -> Profile:
 
 
 UNSET = object()  # a per-profile recipe value with no entry for this profile
+DEVICE_FALLBACKS = {"cpu-amx": ("cpu-amx", "cpu-bf16")}  # device keys tried in order (`device.recipe_device`)
 
 
 def for_profile(value: Any, profile: str, device_type: str = "cpu") -> Any:
@@ -44,8 +45,12 @@ def for_profile(value: Any, profile: str, device_type: str = "cpu") -> Any:
 
     A per-profile value is a dict whose keys are profile names, optionally with a device type,
     e.g. {"quick": 4, "full": 10, "full@cuda": 20}: "full@cuda" wins on a CUDA GPU, "full"
-    elsewhere. Returns UNSET when the profile has no entry (the caller keeps its default).
+    elsewhere. An AMX CPU also takes the entries of every bf16 CPU ("cpu-bf16") where it has none of
+    its own ("cpu-amx"). Returns UNSET when the profile has no entry (the caller keeps its default).
     """
     if not (isinstance(value, dict) and value and all(str(k).split("@")[0] in PROFILE_NAMES for k in value)):
         return value
-    return value.get(f"{profile}@{device_type}", value.get(profile, UNSET))
+    for device in DEVICE_FALLBACKS.get(device_type, (device_type,)):
+        if f"{profile}@{device}" in value:
+            return value[f"{profile}@{device}"]
+    return value.get(profile, UNSET)

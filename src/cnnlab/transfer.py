@@ -72,7 +72,10 @@ RECIPES: dict[str, dict] = {
         "monitor": "val_loss", "early_stopping": 15,
     },
     "partial": {
-        # On a CPU with AMX bf16 units ("cpu-amx", Intel Xeon, 2026-12-02) the backbone runs ~2x
+        # On a CPU with bf16 units ("cpu-bf16"; measured on an Intel Xeon with AMX, 2026-12-02, and the
+        # backbone's depthwise convs gain little from AMX: frozen 128-px extraction took 161 s there and
+        # 177 s on an AVX512-BF16-only AMD EPYC, 2026-12-04, where this recipe gave 88.93 % in
+        # 845 + 699 s = 1,554 s) the backbone runs ~2x
         # faster, so `full` caches at 192 px (+1.8 points over 128 px on a 25 % training share: 82.05 vs
         # 80.26 %) and trains the top stages at the head's lr (scale 1.0: the GPU fine-tuning table
         # below found 0.1 underfits). Full data, seed 0, test with flip TTA, pipeline = extraction +
@@ -82,7 +85,7 @@ RECIPES: dict[str, dict] = {
         #   backbone lr scale 1.0, plateau (recipe)    88.38 %  938 (cached) + 750 + 7 s = 1,695 s
         #   the same, end to end from an empty cache   88.78 %  984 + 750 + 9 s = 1,743 s (29 min 52 s for the
         #   (`cnnlab train ... --strategy partial --profile full`, CNNLAB_HOME=/tmp/e2e)  whole command)
-        "image_size": {"smoke": 64, "quick": 64, "full": 128, "full@cpu-amx": 192},
+        "image_size": {"smoke": 64, "quick": 64, "full": 128, "full@cpu-bf16": 192},
         # The seed unfreezes MobileNetV2's last 20 Keras layers: ~2 inverted-residual blocks and the
         # head conv. Lite0's last 2 stages (the 192->320 block and the 1x1 conv to 1280) are the same
         # share. Measured on 1 thread at 128 px: training from the cut before them runs ~520 img/s
@@ -98,12 +101,12 @@ RECIPES: dict[str, dict] = {
         # 87.16 %, 717 s training, vs the plateau schedule's 86.26 %: the top stages overfit (train
         # 96 %), so annealing the lr does not help; the plateau recipe (the seed's) stays.
         "epochs": {"smoke": 3, "quick": 10, "full": 15},
-        "time_budget": {"full": 900.0, "full@cpu-amx": None},  # ~11 min of caching + <= 15 min training
+        "time_budget": {"full": 900.0, "full@cpu-bf16": None},  # ~11 min of caching + <= 15 min training
         # bf16 CPUs: 192-px caching took 938 s, then 984 s an hour later, so training gets what is left of
         # 1,735 s (`training_budget`; the end-to-end run below trained 750 s after 984 s of caching)
-        "pipeline_budget": {"full@cpu-amx": 1735.0},
+        "pipeline_budget": {"full@cpu-bf16": 1735.0},
         "batch_size": 128, "optimizer": "adam", "lr": 1e-3,
-        "backbone_lr_scale": {"smoke": 0.1, "quick": 0.1, "full": 0.1, "full@cpu-amx": 1.0},  # 0.1: top stages at 1e-4
+        "backbone_lr_scale": {"smoke": 0.1, "quick": 0.1, "full": 0.1, "full@cpu-bf16": 1.0},  # 0.1: top stages at 1e-4
         "weight_decay": 1e-3, "grad_clip": 1.0, "label_smoothing": 0.1,  # the seed: Adam, L2 1e-3, clipping
         "schedule": "plateau", "monitor": "val_loss", "plateau_factor": 0.5, "plateau_patience": 1,
         "early_stopping": 3,

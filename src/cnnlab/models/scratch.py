@@ -96,7 +96,7 @@ took 23-46 s instead of 51-66 s. Quick profile, seed 0, flip+translate TTA:
 
   variant (bf16)                            test      train s   kept
   the recipe (5 epochs, 16/24/32/32/32 px)  86.42 %   118.0     -
-  6 epochs                                  87.36 %   151.6     quick@cpu-amx
+  6 epochs                                  87.36 %   151.6     quick@cpu-bf16
     the same, seed 1                        87.67 %   183.9     (val 79.9 % after 113.6 s)
   7 epochs                                  87.87 %   234.5     no: too near 240 s on this host
   6 epochs, whitening conv kept in fp32     87.35 %   159.7     no: rounding the input to bf16 before
@@ -110,7 +110,7 @@ Full profile, bf16, seed 0 (`tune_fast.py --profile full --variant ...`), 16, 24
   variant (bf16)                            test      train s   kept
   the fp32 net (48/192/192), 15 epochs      90.37 %   948.3     no: val 89.72 %, train 97.1 %; ~68 s a
                                                                 32-px epoch, and no better than fp32's 11
-  widths 64/256/256 (airbench94's), 10      90.69 %   966.0     full@cpu-amx (val 90.28 %; 88-136 s a
+  widths 64/256/256 (airbench94's), 10      90.69 %   966.0     full@cpu-bf16 (val 90.28 %; 88-136 s a
   epochs                                                        32-px epoch; baseline's best val after 338 s)
   the same, 2026-12-02 afternoon, next       90.69 %   397.6     the same accuracy 2.4x sooner: these hosts'
   session (the committed report's                               speed changes from session to session (43 s
@@ -164,8 +164,8 @@ So the 49k seed 0's 92.12 % was a lucky draw: inside 20 minutes on 2 cores this 
 
 2026-12-04 evening, an AMD EPYC (Zen 4) host: AVX512-BF16 but no AMX. bf16 is 1.6-1.8x its fp32 there, but
 the wide net trains at 174 img/s (the Xeon's AMX: 473-590), so 128/384/384 x 11 epochs would take ~48
-minutes. `device.recipe_device` now names the two kinds ("cpu-amx", "cpu-bf16"); everything above is
-"cpu-amx". Full profile, 45k / 5k, seed 0:
+minutes. `device.recipe_device` now names the two kinds ("cpu-amx", "cpu-bf16"; AMX falls back to the
+"cpu-bf16" entries); the wide net above is "full@cpu-amx". Full profile, 45k / 5k, seed 0:
 
   variant (bf16, AVX512-BF16 only)          test      train s   kept
   widths 64/256/256, 10 epochs, seeds 0 / 1 90.80 / 90.98 %  935 / 883  full@cpu-bf16 (~100 s a 32-px epoch)
@@ -506,7 +506,7 @@ RECIPES: dict[str, dict] = {
         # fp32 and the wide net at 174 img/s (590 on AMX), so 128/384/384 x 11 epochs would take ~48 min:
         # full there trains airbench94's widths for 10 epochs: 90.80 / 90.98 % in 935 / 883 s (seeds 0 / 1), and quick
         # 6 epochs: 87.24 / 87.43 % in 181 / 184 s (seeds 0 / 1; 5 epochs: 86.60 % in 130 s)
-        "epochs": {"smoke": 1, "quick": 5, "quick@cpu-amx": 6, "quick@cpu-bf16": 6, "full": 11, "full@cpu-amx": 11,
+        "epochs": {"smoke": 1, "quick": 5, "quick@cpu-bf16": 6, "full": 11, "full@cpu-amx": 11,
                    "full@cpu-bf16": 10, "full@cuda": 10},
         # A CPU's speed varies by host and by hour (2.4x between two sessions on the same kind of host),
         # so the CPU profiles also stop by the clock at their targets, the lr schedule fitted to the time
