@@ -344,6 +344,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
             seen = 0
+            budget_spent = False  # the clock, not the epoch count, ends this run
             batches = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, unit="batch")
             for i, (X, y) in enumerate(batches):
                 step = epoch * len(train_loader) + i
@@ -380,8 +381,8 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                 if i % 20 == 0:
                     batches.set_postfix(loss=f"{loss.item():.3f}")
                 if cfg.time_budget and state["train_seconds"] + time.perf_counter() - t0 > cfg.time_budget:
+                    budget_spent = True
                     break
-            budget_spent = bool(cfg.time_budget) and state["train_seconds"] + time.perf_counter() - t0 >= cfg.time_budget
             if slow is not None and (epoch + 1 == num_epochs or budget_spent):
                 _lookahead(model, slow, 1.0)  # finish on the slow weights (also when the clock ends the run)
             synchronize(device)  # GPUs run behind the Python loop: time the work, not its queuing
