@@ -65,6 +65,15 @@ def test_a_time_budget_stops_training_and_anneals_the_lr_by_the_clock(tmp_path):
     assert history[-1]["lr"] <= 0.25 * cfg.lr
 
 
+def test_the_schedules_follow_the_clock_only_when_it_runs_ahead_of_the_steps():
+    from cnnlab.train import TrainConfig, schedule_step
+    cfg = TrainConfig(time_budget=100.0)
+    assert schedule_step(10, 1000, cfg, elapsed=50.0) == 500  # half the budget spent: half-way, by the clock
+    assert schedule_step(800, 1000, cfg, elapsed=50.0) == 800  # the steps are ahead: they lead
+    assert schedule_step(10, 1000, cfg, elapsed=500.0) == 1000  # past the budget: the end, not beyond it
+    assert schedule_step(10, 1000, TrainConfig(time_budget=None), elapsed=500.0) == 10  # no budget: steps only
+
+
 def test_a_run_that_stops_early_ends_its_progress_bar_at_100_percent_with_the_reason(tmp_path, capsys):
     data = load_dataset("fake", val_size=0.2)
     cfg = _small_cfg(epochs=50, batch_size=16, time_budget=0.5)

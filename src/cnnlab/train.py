@@ -93,12 +93,17 @@ def lr_factor(step: int, total: int, cfg: TrainConfig) -> float:
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
-def scheduled_factor(step: int, total: int, cfg: TrainConfig, elapsed: float) -> float:
-    """`lr_factor` at `step`, or further on by the clock when a time budget is set: the schedule then
-    reaches its end when the budget does, instead of being cut off near its peak."""
+def schedule_step(step: int, total: int, cfg: TrainConfig, elapsed: float) -> int:
+    """Where the schedules stand: `step`, or further on by the clock when a time budget is set, so that
+    they reach their end when the budget does instead of being cut off near their peak."""
     if cfg.time_budget:
-        step = max(step, int(total * elapsed / cfg.time_budget))
-    return lr_factor(step, total, cfg)
+        step = max(step, min(total, int(total * elapsed / cfg.time_budget)))
+    return step
+
+
+def scheduled_factor(step: int, total: int, cfg: TrainConfig, elapsed: float) -> float:
+    """`lr_factor` at `schedule_step`: the lr follows the clock when the clock ends the run first."""
+    return lr_factor(schedule_step(step, total, cfg, elapsed), total, cfg)
 
 
 def epoch_image_size(sizes: tuple[int, ...], epoch: int, num_epochs: int) -> int:
@@ -350,8 +355,9 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                 step = epoch * len(train_loader) + i
                 if step >= total_steps:  # a fractional last epoch
                     break
+                at = schedule_step(step, total_steps, cfg, state["train_seconds"] + time.perf_counter() - t0)
                 if cfg.schedule != "plateau":
-                    factor = scheduled_factor(step, total_steps, cfg, state["train_seconds"] + time.perf_counter() - t0)
+                    factor = lr_factor(at, total_steps, cfg)
                     for g in optimizer.param_groups:
                         g["lr"] = cfg.lr * g["lr_scale"] * factor
                 perm = None
@@ -373,7 +379,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                 if ema is not None:
                     ema.update_parameters(model)
                 if slow is not None and (step + 1) % cfg.lookahead_every == 0:
-                    _lookahead(model, slow, cfg.lookahead_decay ** cfg.lookahead_every * ((step + 1) / total_steps) ** 3)
+                    _lookahead(model, slow, cfg.lookahead_decay ** cfg.lookahead_every * (min(at + 1, total_steps) / total_steps) ** 3)
                 # Accumulate on the device: .item() each step would force a sync.
                 loss_sum += loss.detach() * len(y)
                 correct += (logits.argmax(1) == y).sum()
