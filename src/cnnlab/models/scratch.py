@@ -178,6 +178,23 @@ The baseline in bf16 too (`benchmarks/bench_scratch.py`): 79.25 % test, best val
 the quick net on a 2-epoch schedule at 24 then 32 px reaches it after 56 s (13.4x; at 16 then 32 px
 never: 79.86 % test).
 
+2026-12-05, a slower AMX host (Intel Xeon, AMX-BF16; oneDNN runs its AMX kernels) where the clock ends the
+full recipe: the recipe's step ran 2-2.4x below the 2026-12-03 host (128/384/384 199-241 img/s vs 473;
+a 32-px epoch 181-231 s vs 99-103 s). 45k / 5k, seed 0:
+
+  run (bf16, slow AMX host)                 test      train s   kept
+  the recipe (128/384/384, 11 epochs        90.64 %   1,200.4   yes: the 1,200-s budget ended it in epoch 7
+  planned), `cnnlab train --profile full`                       (val 90.58 %, train 96.0 %), lr and lookahead
+                                                                by the clock; 27 min 15 s the whole command
+    the same again, addmm Newton-Schulz     90.77 %   1,200.4   +0.13 on the same seed although the clock set
+                                                                the schedule (best val at epoch 6 of 7)
+  64/256/256, 10 epochs (the cpu-bf16       90.51 %   779.7     no: finishes early and scores no better than
+  entry)                                                        the wide net cut by the clock
+  quick (6 epochs), after the addmm         87.38 %   165.5     yes: quick's 87 % in 4 min holds here
+  Newton-Schulz (cnnlab.optim)
+So on a host this slow the clock, not a narrower net, keeps `full` inside 20 minutes, and 92 % is out of
+reach (the wide net needs ~2,000 s for its 11 epochs here).
+
 On a GPU (one NVIDIA H100, torch 2.11 + CUDA 13, bf16 autocast, channels-last, 2026-11-22;
 `bash benchmarks/gpu_session.sh`; train seconds include the first epoch's cuDNN autotuning,
 about 4.5 s of the totals below):
@@ -510,7 +527,8 @@ RECIPES: dict[str, dict] = {
                    "full@cpu-bf16": 10, "full@cuda": 10},
         # A CPU's speed varies by host and by hour (2.4x between two sessions on the same kind of host),
         # so the CPU profiles also stop by the clock at their targets, the lr schedule fitted to the time
-        # (`train.scheduled_factor`); on the hosts measured here the epochs end first.
+        # (`train.scheduled_factor`); on the faster hosts the epochs end first, on the slow AMX host of
+        # 2026-12-05 the clock ended `full` in epoch 7 of 11 at 90.64 % (64/256/256 x 10 there: 90.51 % in 780 s)
         "time_budget": {"quick": 240.0, "full": 1200.0, "full@cuda": None},
         # progressive resizing (quick): epoch 1 at 16 px, 2 at 24 px, then 32 px; a 16-px epoch costs ~20 s
         # and a 24-px one ~33 s against ~58 s at 32 px, so 5 epochs take the time of 4: 86.86 / 86.62 %
