@@ -188,6 +188,7 @@ a 32-px epoch 181-231 s vs 99-103 s). 45k / 5k, seed 0:
                                                                 by the clock; 27 min 15 s the whole command
     the same again, addmm Newton-Schulz     90.77 %   1,200.4   +0.13 on the same seed although the clock set
                                                                 the schedule (best val at epoch 6 of 7)
+    the same on all 50k (`--val-size 0`)    90.78 %   1,200.8   the protocol nearest 92 % on the fast host
   64/256/256, 10 epochs (the cpu-bf16       90.51 %   779.7     no: finishes early and scores no better than
   entry)                                                        the wide net cut by the clock
   quick (6 epochs), after the addmm         87.38 %   165.5     yes: quick's 87 % in 4 min holds here
