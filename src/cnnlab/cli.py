@@ -5,15 +5,46 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
+from . import paths
 from .data import DataError
 from .models.backbones import BACKBONES, WeightsUnavailableError
+from .recipes import DEFAULT_PROFILE, PROFILE_NAMES, SCRATCH, STRATEGIES, get_profile
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a share of the training images, above 0 and at most 1, got {text}")
+    return value
+
+
+def _announce(args: argparse.Namespace) -> None:
+    """Every command says which profile it runs, since the profile decides how long it takes."""
+    print(f"profile: {get_profile(args.profile).name} (--profile {'|'.join(PROFILE_NAMES)}; "
+          f"default {DEFAULT_PROFILE})")
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default=None,
                    help="cifar10 | cifar100 | fake | path to a folder or .tar/.tar.gz (default: $CNNLAB_SOURCE or cifar10)")
-    p.add_argument("--profile", default=None, choices=["smoke", "quick", "full"], help="default: $CNNLAB_PROFILE or quick")
+    p.add_argument("--profile", default=None, choices=PROFILE_NAMES,
+                   help=f"smoke (seconds) | quick (minutes) | full (the study); default: $CNNLAB_PROFILE or {DEFAULT_PROFILE}")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-size", type=float, default=None, help="validation images (>=1) or fraction (<1) carved from train; 0 trains on every "
                         "training image (fixed-schedule recipes such as fast only)")
@@ -27,10 +58,11 @@ def _val_size(value: float | None) -> int | float | None:
 
 
 def cmd_data_info(args: argparse.Namespace) -> None:
-    from .data import load_dataset
+    from .runs import load_data
 
+    _announce(args)
     t0 = time.perf_counter()
-    data = load_dataset(args.source, val_size=_val_size(args.val_size), seed=args.seed, profile=args.profile)
+    data = load_data(args.source, args.profile, val_size=_val_size(args.val_size), seed=args.seed)
     seconds = time.perf_counter() - t0
     s = data.summary()
     print(f"dataset  {s['name']}   (source: {s['source']}, profile: {data.notes['profile']})")
@@ -46,22 +78,22 @@ def cmd_data_info(args: argparse.Namespace) -> None:
     print(f"loaded in   {seconds:.2f} s")
 
 
-def _print_metrics(m: dict, out_dir) -> None:
-    print(f"test accuracy {m['test_accuracy']:.4f}   macro F1 {m['macro_f1']:.4f}   params {m['params']:,}"
+def _print_metrics(m: dict) -> None:
+    print(f"test accuracy {m['test_accuracy']:.2%}   macro F1 {m['macro_f1']:.4f}   params {m['params']:,}"
           f"   {m['images_per_second']:.0f} img/s on {m['device']}")
     if "train_seconds" in m:
-        print(f"trained {m['epochs']} epochs in {m['train_seconds']:.1f} s ({m['profile']} profile)")
-    print(f"wrote {out_dir}/metrics.json")
+        print(f"trained {m['epochs']} epochs in {m['train_seconds']:.1f} s ({m['profile']} profile, {m['precision']})")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    _announce(args)
     common = dict(profile=args.profile, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
                   seed=args.seed, train_fraction=args.train_fraction, val_size=_val_size(args.val_size),
                   resume=not args.restart, time_budget=args.time_budget)
     if args.backbone:  # transfer learning from a pretrained backbone
         from .transfer import transfer_run
 
-        out = args.out or f"runs/{args.backbone}-{args.strategy}"
+        out = Path(args.out) if args.out else paths.runs_dir() / f"{args.backbone}-{args.strategy}"
         metrics = transfer_run(args.backbone, args.strategy, args.source, out, image_size=args.image_size,
                                pretrained=args.pretrained, binary=args.binary, head=args.head,
                                unfreeze=args.unfreeze, drop_path=args.drop_path, **common)
@@ -71,43 +103,49 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         from .runs import train_run
 
-        out = args.out or f"runs/{args.model}"
+        out = Path(args.out) if args.out else paths.runs_dir() / args.model
         metrics = train_run(args.model, args.source, out, **common)
-    _print_metrics(metrics, out)
+    _print_metrics(metrics)
+    print(f"wrote {out / 'metrics.json'}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from .checkpoint import write_json_atomic
-    from .runs import evaluate_saved
+    """Re-evaluate a run; on another source the results get their own files, and the run's stay untouched."""
+    from .checkpoint import save_atomic, write_json_atomic
+    from .evaluate import evaluate_saved
 
-    metrics = evaluate_saved(args.run, source=args.source, device=args.device)
+    run = Path(args.run)
+    metrics, logits = evaluate_saved(run, source=args.source, device=args.device, with_logits=True)
     print(metrics["report"])
-    _print_metrics(metrics, args.run)
-    write_json_atomic(metrics, f"{args.run}/eval.json")
+    _print_metrics(metrics)
+    tag = "" if args.source is None else "-" + "".join(c if c.isalnum() or c in "-_" else "_"
+                                                       for c in Path(str(args.source)).name.split(".")[0])
+    write_json_atomic(metrics, run / f"eval{tag}.json")
+    save_atomic({"logits": logits}, run / f"eval{tag}_logits.pt")
+    print(f"wrote {run / f'eval{tag}.json'} and {run / f'eval{tag}_logits.pt'} (the run's metrics.json is unchanged)")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     import os
-    from pathlib import Path
 
-    from . import paths
-    from .data import load_dataset, resolve_source
     from .device import describe_device, pick_device
     from .export import build
+    from .runs import default_source, load_data
 
-    source = resolve_source(args.source)
+    _announce(args)
+    source = args.source or default_source()
     if Path(source).expanduser().exists():
         source = str(Path(source).expanduser().resolve())  # notebooks run in notebooks/, not here
-    data = load_dataset(source, profile=args.profile)  # fail fast (and cache) before starting kernels
-    label = "CIFAR-10 (JPEG q75 mirror)" if data.name == "cifar10-jpeg" else data.name
+    data = load_data(source, args.profile)  # fail fast (and cache) before starting kernels
+    label = {"cifar10-jpeg": "CIFAR-10 (JPEG q75 mirror)", "cifar10-png": "CIFAR-10"}.get(data.name, data.name)
     meta = {"data": f"{label}: {len(data.train):,} train / {len(data.val):,} val / {len(data.test):,} test images, "
                     f"{data.num_classes} classes", "device": describe_device(pick_device(args.device))}
     env = {"CNNLAB_SOURCE": source, **({"CNNLAB_DEVICE": args.device} if args.device else {})}
     if "CNNLAB_HOME" in os.environ:
         env["CNNLAB_HOME"] = os.environ["CNNLAB_HOME"]
-    out = build(args.profile or "quick", paths.PROJECT_ROOT / "notebooks", Path(args.report_dir or paths.report_dir()),
-                Path(args.slides_dir or paths.slides_dir()), meta, env_extra=env,
-                runs_dir=paths.runs_dir() / (args.profile or "quick"))
+    profile = get_profile(args.profile).name
+    out = build(profile, paths.PROJECT_ROOT / "notebooks", Path(args.report_dir or paths.report_dir()),
+                Path(args.slides_dir or paths.slides_dir()), meta, env_extra=env, runs_dir=paths.runs_dir() / profile)
     for key in ("report", "slides", "pptx"):
         print(f"{key:<7} {out[key]}")
     print(f"notebooks ran in {out['meta']['wall_time_s']:.0f} s ({out['meta']['profile']} profile, {meta['device']})")
@@ -123,26 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model; writes model.pth, history.json, metrics.json into --out")
     _add_data_args(train)
-    train.add_argument("--model", default="fast", choices=["fast", "baseline", "residual"])
+    train.add_argument("--model", default="fast", choices=SCRATCH)
     train.add_argument("--out", default=None, help="run folder (default runs/MODEL); an unfinished run there resumes")
-    train.add_argument("--epochs", type=int, default=None, help="override the profile's epochs")
-    train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
+    train.add_argument("--batch-size", type=_positive_int, default=None)
     train.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
-    train.add_argument("--train-fraction", type=float, default=None, help="train on this stratified share (e.g. 0.01)")
+    train.add_argument("--train-fraction", type=_fraction, default=None, help="train on this stratified share (e.g. 0.01)")
     train.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
-    train.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                       help="stop training after this many seconds, the lr schedule fitted to them (0: none; "
-                            "default: the recipe's, e.g. fast full 1200 on a CPU)")
+    train.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS",
+                       help="stop training after this many seconds, the lr schedule fitted to them (default: none; "
+                            "the recipe's epochs decide)")
     transfer = train.add_argument_group("transfer learning (--backbone switches from --model to a pretrained backbone)")
     transfer.add_argument("--backbone", default=None, choices=BACKBONES, metavar="NAME",
                           help=f"one of {', '.join(BACKBONES)}; efficientnet_lite0/1/2 need no download")
-    transfer.add_argument("--strategy", default="frozen", choices=["frozen", "partial", "finetune"],
+    transfer.add_argument("--strategy", default="frozen", choices=STRATEGIES,
                           help="frozen: head on cached features; partial: last --unfreeze stages too; finetune: all")
-    transfer.add_argument("--image-size", type=int, default=None, help="input size in px (default: the profile's)")
+    transfer.add_argument("--image-size", type=_positive_int, default=None, help="input size in px (default: the recipe's)")
     transfer.add_argument("--pretrained", default="imagenet", choices=["imagenet", "none"],
                           help="none = same architecture from random weights (ablation)")
     transfer.add_argument("--binary", action="store_true", help="two classes: one logit, BCE loss, ROC-AUC reported")
-    transfer.add_argument("--unfreeze", type=int, default=None, help="backbone stages to train (partial; default 2)")
+    transfer.add_argument("--unfreeze", type=_positive_int, default=None, help="backbone stages to train (partial; default 2)")
     transfer.add_argument("--head", default=None, choices=["linear", "mlp"],
                           help="new head (default: the strategy's recipe: mlp for frozen, else linear)")
     transfer.add_argument("--drop-path", type=float, default=None,
@@ -151,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="re-evaluate a saved run on the test split")
     ev.add_argument("run", help="run folder holding model.pth")
-    ev.add_argument("--source", default=None, help="default: the source the run was trained on")
+    ev.add_argument("--source", default=None, help="default: the source the run was trained on (its test split)")
     ev.add_argument("--device", default=None)
     ev.set_defaults(func=cmd_evaluate)
 
@@ -168,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DataError, FileNotFoundError, WeightsUnavailableError) as err:
+    except (DataError, FileNotFoundError, WeightsUnavailableError, ValueError, RuntimeError) as err:
         print(f"cnnlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -35,23 +35,16 @@ def describe_device(device: torch.device) -> str:
     return f"cpu ({torch.get_num_threads()} threads)"
 
 
-def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tile units (Intel Sapphire Rapids and later): their bf16 matrix
-    throughput is several times AVX512-BF16's, so recipes tuned there (device key "cpu-amx") overrun
-    their time budgets on a CPU that only has AVX512-BF16 (the wide `fast` net: 590 vs 174 img/s)."""
-    check = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(check and check())
-
-
 def bf16_native(device: torch.device) -> bool:
     """Whether `device` computes in bfloat16 natively: CUDA GPUs that support it, and CPUs with AMX or
     AVX512-BF16 units (there oneDNN's bf16 convolutions ran the `fast` net 1.7-2.8x faster than fp32
-    on 2 cores). CPUs without them only emulate bf16, which is slower than fp32, so they stay in fp32."""
+    on 2 cores). CPUs without them only emulate bf16, which is slower than fp32, so they stay in fp32.
+    This changes the speed of a run, never its recipe."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
-        check = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-        return cpu_has_amx() or bool(check and check())
+        checks = (getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+        return any(check is not None and check() for check in checks)
     return False
 
 
@@ -65,16 +58,6 @@ def amp_dtype(device: torch.device, enabled: bool = True) -> torch.dtype | None:
     if device.type == "cuda":
         return torch.bfloat16 if bf16_native(device) else torch.float16
     return torch.bfloat16 if bf16_native(device) else None
-
-
-def recipe_device(device: torch.device) -> str:
-    """The device key a recipe's per-device values are written for (`profiles.for_profile`):
-    'cuda', 'mps', 'cpu', 'cpu-bf16' for a CPU that trains in native bf16 through AVX512-BF16
-    (1.7-1.8x fp32 on 2 cores), or 'cpu-amx' for one with AMX tiles (2-3x AVX512-BF16's speed again),
-    since the epochs and widths that fit a time budget differ between them."""
-    if device.type == "cpu" and amp_dtype(device) == torch.bfloat16:
-        return "cpu-amx" if cpu_has_amx() else "cpu-bf16"
-    return device.type
 
 
 def precision_label(device: torch.device, amp: bool = True) -> str:

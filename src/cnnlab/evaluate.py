@@ -1,19 +1,49 @@
-"""Metrics from logits (scikit-learn where it has them) and inference throughput.
+"""Evaluation in one place: logits (with test-time augmentation), metrics, throughput, re-evaluation.
 
-Inference runs once (`train.predict_logits`); every metric, plot and explanation reads the
-same logits, as airbench splits `infer` from `evaluate`.
+Inference runs once (`predict_logits`); every metric, plot and explanation reads the same logits,
+as airbench splits `infer` from `evaluate`. `run_metrics` is the one builder of a run's
+metrics.json, for scratch models and every transfer strategy alike.
 """
 
 from __future__ import annotations
 
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn import metrics as skm
 from torch import nn
 
-from .device import synchronize
+from .device import describe_device, synchronize
+
+TTA_MODES = (None, "flip", "flip_translate")
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, batches, tta: str | None = None) -> torch.Tensor:
+    """Logits for every batch of an unshuffled source, optionally averaged over test-time views:
+    `flip` adds the mirrored image; `flip_translate` (airbench's level 2) also 1-px shifted views."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"unknown test-time augmentation {tta!r}: {TTA_MODES}")
+    model.eval()
+    out = []
+    for X, _ in batches:
+        logits = model(X).float()
+        if tta in ("flip", "flip_translate"):
+            logits = 0.5 * (logits + model(X.flip(3)).float())
+        if tta == "flip_translate":  # half flip views, half 1-pixel shifted flip views
+            H, W = X.shape[-2:]
+            padded = F.pad(X, (1,) * 4, mode="reflect")
+            views = [padded[:, :, :H, :W], padded[:, :, 2:, 2:]]  # shifted down-right and up-left
+            if X.is_contiguous(memory_format=torch.channels_last):
+                views = [v.contiguous(memory_format=torch.channels_last) for v in views]
+            shifted = sum(0.5 * (model(v).float() + model(v.flip(3)).float()) for v in views) / len(views)
+            logits = 0.5 * logits + 0.5 * shifted
+        out.append(logits)
+    return torch.cat(out).cpu() if out else torch.empty(0)
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, classes: list[str]) -> dict:
@@ -64,3 +94,61 @@ def throughput(model: nn.Module, input_shape: tuple[int, int, int], device: torc
         model(X)
     synchronize(device)
     return batch_size * iters / (time.perf_counter() - t0)
+
+
+def model_size_mb(model: nn.Module) -> float:
+    return round(sum(t.numel() * t.element_size() for t in model.state_dict().values()) / 2**20, 2)
+
+
+def run_metrics(model: nn.Module, logits: torch.Tensor, data, input_side: int, device: torch.device,
+                tta: str | None) -> dict:
+    """A run's metrics.json keys from test logits already computed (never a second test pass):
+    accuracy, per-class metrics, size, inference speed, and where and on what it was measured."""
+    m = classification_metrics(logits, data.test.labels, data.classes)
+    burst = 32 if device.type == "cpu" else 256  # a short burst: the CPU rate is stable after a few batches
+    m.update({"test_accuracy": m["accuracy"], "params": sum(p.numel() for p in model.parameters()),
+              "size_mb": model_size_mb(model),
+              "images_per_second": round(throughput(model, (3, input_side, input_side), device, batch_size=burst,
+                                                    warmup=1, iters=3), 1),
+              "device": describe_device(device), "source": data.source, "classes": data.classes,
+              "train_images": len(data.train), "val_images": len(data.val), "test_images": len(data.test),
+              "tta": tta, "torch": torch.__version__, "python": platform.python_version()})
+    return m
+
+
+def evaluate_saved(run_dir: str | Path, *, source: str | None = None, data=None,
+                   device: torch.device | str | None = None, tta: str | None = "saved", batch_size: int = 256,
+                   with_logits: bool = False) -> dict | tuple[dict, torch.Tensor]:
+    """Re-evaluate `run_dir/model.pth` on a test split: the run's own (default) or another source's.
+
+    `tta="saved"` uses the run's own test-time augmentation, so `cnnlab evaluate RUN` reproduces its
+    metrics.json. Writes nothing: the caller decides where results go (`with_logits` returns the logits too).
+    """
+    from . import checkpoint
+    from .data import BatchLoader, DataError, fix_size
+    from .device import pick_device
+    from .runs import load_data
+
+    run_dir = Path(run_dir)
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    model, ckpt = checkpoint.load_model(run_dir / "model.pth")
+    if data is None:
+        notes = ckpt.get("data", {})
+        data = load_data(source or ckpt["source"], notes.get("profile"), seed=notes.get("seed", 0),
+                         val_size=notes.get("val_size"), train_fraction=notes.get("train_fraction"))
+    if data.classes != ckpt["classes"]:
+        raise DataError(f"{run_dir} was trained on the classes {ckpt['classes']}, but {data.source} has "
+                        f"{data.classes}: evaluate it on data with the same class folders")
+    cfg = ckpt["config"]
+    side = ckpt.get("image_size")
+    test = data.test if data.test.is_stacked else fix_size(data.test, side)  # mixed-size photos, as training stacked them
+    tta = cfg.get("tta") if tta == "saved" else tta
+    model = model.to(dev)
+    if cfg.get("channels_last", True):
+        model = model.to(memory_format=torch.channels_last)
+    loader = BatchLoader(test, batch_size, ckpt["mean"], ckpt["std"], dev, image_size=side,
+                         channels_last=cfg.get("channels_last", True))
+    logits = predict_logits(model, loader, tta=tta)
+    m = run_metrics(model, logits, data, side or int(test.images.shape[-1]), dev, tta)
+    m.update({"val_acc_at_best": ckpt.get("val_acc"), "epoch_of_best": ckpt.get("epoch")})
+    return (m, logits) if with_logits else m

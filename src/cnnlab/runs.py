@@ -1,142 +1,127 @@
-"""One training run end to end: data -> model -> fit -> test metrics -> `runs/NAME/metrics.json`.
+"""One scratch-model run end to end: data -> recipe -> model -> `train.fit` -> test metrics -> metrics.json.
 
-The CLI, the notebooks and the benchmarks all call `train_run`, so a number in the report was
-produced by the same code path as `cnnlab train`.
+The CLI, the notebooks and the benchmarks all call `train_run` (and `transfer.transfer_run` for
+pretrained backbones), so a number in the report comes from the same code path as `cnnlab train`.
+`load_data` is where a run's profile and $CNNLAB_SOURCE meet the data layer, which knows neither.
 """
 
 from __future__ import annotations
 
-import platform
+import os
 import time
-from dataclasses import fields, replace
 from pathlib import Path
 
 import torch
 
-from . import checkpoint, evaluate
-from .data import AugmentConfig, Dataset, fix_size, load_dataset
-from .device import describe_device, pick_device, precision_label, recipe_device, seed_everything
-from .models import build_model, count_params
-from .profiles import UNSET, for_profile, get_profile
-from .train import TrainConfig, fit, make_loaders, predict_logits
-
-HOOK_KEYS = {"init", "model_kwargs"}  # recipe keys that are not TrainConfig fields
+from . import checkpoint, evaluate, paths
+from .data import BatchLoader, DataError, Dataset, load_dataset
+from .device import pick_device, precision_label, seed_everything
+from .models import build_model
+from .recipes import SCRATCH, Recipe, get_profile, resolve
+from .train import TrainConfig, fit
 
 
-def recipe_config(recipe: dict, profile: str, device_type: str = "cpu", **overrides) -> tuple[TrainConfig, dict]:
-    """A model's recipe (plain data) for a profile (and device) + explicit overrides -> TrainConfig, hooks.
+def default_source() -> str:
+    """The data source when none is given: $CNNLAB_SOURCE, else CIFAR-10 (downloaded when online)."""
+    return os.environ.get("CNNLAB_SOURCE") or "cifar10"
 
-    A value written per profile, {profile: value} or {"profile@cuda": value}, takes this run's
-    entry (`cnnlab.profiles.for_profile`).
-    """
-    known = {f.name for f in fields(TrainConfig)}
-    values, hooks = {}, {}
-    for key, value in recipe.items():
-        value = for_profile(value, profile, device_type)
-        if value is UNSET:
-            continue  # not set for this profile: the TrainConfig default (or {} for a hook)
-        if key in HOOK_KEYS:
-            hooks[key] = value
-        elif key == "augment":
-            values["augment"] = AugmentConfig(**value) if isinstance(value, dict) else value
-        elif key in known:
-            values[key] = value
-        else:
-            raise ValueError(f"recipe key {key!r} is neither a TrainConfig field nor a hook {sorted(HOOK_KEYS)}")
-    for key, value in overrides.items():  # hooks too: e.g. model_kwargs={"widths": (32, 128, 128)}
-        if value is not None:
-            (hooks if key in HOOK_KEYS else values)[key] = value
-    return TrainConfig(**values), hooks
+
+def load_data(source: str | os.PathLike | None = None, profile: str | None = None, *, seed: int = 0,
+              val_size: int | float | None = None, train_fraction: float | None = None) -> Dataset:
+    """`data.load_dataset` for a run: the source defaults to `default_source()` and the profile
+    (default $CNNLAB_PROFILE, else `full`) sets how many images each split keeps."""
+    prof = get_profile(profile)
+    data = load_dataset(source or default_source(), val_size=val_size, seed=seed, train_fraction=train_fraction,
+                        limits=prof.limits)
+    data.notes["profile"] = prof.name
+    return data
+
+
+def make_loaders(data: Dataset, cfg: TrainConfig, device: torch.device, mean=None, std=None
+                 ) -> tuple[BatchLoader, BatchLoader, BatchLoader]:
+    """Train (shuffled, augmented), validation and test batch sources over a dataset's splits."""
+    mean, std = mean or data.mean, std or data.std
+    common = dict(device=device, image_size=cfg.image_size, channels_last=cfg.channels_last)
+    train = BatchLoader(data.train, cfg.batch_size, mean, std, shuffle=True, augment=cfg.augment,
+                        drop_last=len(data.train) > cfg.batch_size, seed=cfg.seed, **common)
+    val, test = (BatchLoader(split, max(cfg.batch_size, 256), mean, std, **common) for split in (data.val, data.test))
+    return train, val, test
+
+
+def scratch_recipe(model_name: str, profile: str | None = None, device: str | torch.device | None = None,
+                   **overrides) -> Recipe:
+    if model_name not in SCRATCH:
+        raise DataError(f"unknown model {model_name!r}: choose one of {', '.join(SCRATCH)}")
+    dev = device if isinstance(device, torch.device) else pick_device(device)
+    return resolve(model_name, profile, dev.type, **overrides)
 
 
 def recipe_model(model_name: str, num_classes: int, profile: str | None = None,
-                 device: str | torch.device | None = None) -> torch.nn.Module:
-    """The scratch model exactly as its recipe trains it on this profile and device (e.g. the `fast`
-    net's widths differ per profile), so a summary shows the network that is trained, not the defaults."""
-    from .models.scratch import RECIPES
-
-    dev = device if isinstance(device, torch.device) else pick_device(device)
-    _, hooks = recipe_config(RECIPES[model_name], get_profile(profile).name, recipe_device(dev))
-    return build_model(model_name, num_classes, **hooks.get("model_kwargs", {}))
+                 device: str | torch.device | None = None, **overrides) -> torch.nn.Module:
+    """The scratch model exactly as its recipe builds it on this profile and device type (the `fast`
+    net's widths differ per profile), so a summary shows the network that is trained."""
+    recipe = scratch_recipe(model_name, profile, device, **overrides)
+    return build_model(model_name, num_classes, **recipe.model_kwargs)
 
 
-def apply_hooks(model: torch.nn.Module, hooks: dict, data: Dataset, cfg: TrainConfig, device: torch.device) -> None:
-    """Model-specific set-up a recipe asks for before training (e.g. the fast net's whitening conv)."""
-    if hooks.get("init") == "whitening":
-        train_loader, _, _ = make_loaders(data, cfg, device)
-        n = min(5000, len(data.train))
-        X = train_loader.prepare(train_loader.images[:n], augment=False)
-        model.to(device).init_whitening(X)
+def init_whitening(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, device: torch.device) -> None:
+    """The fast net's set-up step: its frozen first conv from the first 5,000 normalised training images."""
+    train_loader, _, _ = make_loaders(data, cfg, device)
+    X = train_loader.prepare(train_loader.images[:min(5000, len(data.train))], augment=False)
+    model.to(device).init_whitening(X)
 
 
 def train_run(model_name: str = "fast", source: str | None = None, out: str | Path | None = None, *,
-              profile: str | None = None, epochs: int | None = None, batch_size: int | None = None,
+              profile: str | None = None, epochs: float | None = None, batch_size: int | None = None,
               device: str | None = None, seed: int = 0, data: Dataset | None = None, train_fraction: float | None = None,
               val_size: int | float | None = None, resume: bool = True, progress: bool = True, **overrides) -> dict:
     """Train a scratch model by name and write model.pth, history.json and metrics.json into `out`.
-    `val_size`: validation images (or share) carved from the training images when `data` is not given."""
-    from .models.scratch import RECIPES
 
-    if model_name not in RECIPES:
-        raise ValueError(f"unknown model {model_name!r}: choose one of {', '.join(RECIPES)}")
+    `overrides` are recipe keys (TrainConfig fields, `model_kwargs`); `val_size` is the number (or
+    share) of validation images carved from the training images when `data` is not given."""
     prof = get_profile(profile)
     dev = pick_device(device)
+    recipe = scratch_recipe(model_name, prof.name, dev, epochs=epochs, batch_size=batch_size, seed=seed, **overrides)
+    cfg = recipe.config
     seed_everything(seed)
-    data = data or load_dataset(source, seed=seed, profile=prof.name, train_fraction=train_fraction, val_size=val_size)
-    cfg, hooks = recipe_config(RECIPES[model_name], prof.name, recipe_device(dev), epochs=epochs, batch_size=batch_size, seed=seed, **overrides)
-    out = Path(out) if out else Path("runs") / f"{model_name}-{prof.name}"
-    model = build_model(model_name, data.num_classes, **hooks.get("model_kwargs", {}))
-    fresh = not (resume and (out / "last.pth").exists())
-    if fresh:
-        apply_hooks(model, hooks, data, cfg, dev)
+    data = data or load_data(source, prof.name, seed=seed, train_fraction=train_fraction, val_size=val_size)
+    if data.notes.get("profile") is None:
+        data.notes["profile"] = prof.name
+    if any(not getattr(data, name).is_stacked for name in ("train", "val", "test")):
+        raise DataError(f"{data.source} holds photos of mixed sizes; the scratch models train on images of one size "
+                        "(such as CIFAR's 32 px): use --backbone to fine-tune a pretrained network on them")
+    out = Path(out) if out else paths.runs_dir() / f"{model_name}-{prof.name}"
+    model = build_model(model_name, data.num_classes, **recipe.model_kwargs)
+    if recipe.init == "whitening" and not (resume and (out / "last.pth").exists()):
+        init_whitening(model, data, cfg, dev)
+    train_loader, val_loader, test_loader = make_loaders(data, cfg, dev)
+    meta = {"arch": model_name, "arch_kwargs": recipe.model_kwargs, "classes": data.classes, "mean": list(data.mean),
+            "std": list(data.std), "image_size": cfg.image_size, "source": data.source, "data": dict(data.notes)}
     t0 = time.perf_counter()
-    result = fit(model, data, cfg, out, dev, arch=model_name, arch_kwargs=hooks.get("model_kwargs", {}),
-                 resume=resume, progress=progress)
+    result = fit(model, train_loader, val_loader, cfg, out, dev, meta=meta, resume=resume, progress=progress)
     wall = time.perf_counter() - t0
-    metrics = evaluate_saved(out, data=data, device=dev, tta=cfg.tta, batch_size=cfg.batch_size)
-    metrics.update({"model": model_name, "profile": prof.name, "epochs": result["epochs"],
-                    "train_seconds": round(result["train_seconds"], 2), "fit_wall_seconds": round(wall, 2),
-                    "interrupted": result["interrupted"], "seed": seed, "precision": precision_label(dev, cfg.amp),
-                    "best_val": result["best"], "config": cfg.to_dict()})
+    best = checkpoint.load(out / "model.pth")
+    model.load_state_dict(best["state_dict"])
+    t_eval = time.perf_counter()
+    logits = evaluate.predict_logits(model.to(dev), test_loader, tta=cfg.tta)
+    eval_seconds = time.perf_counter() - t_eval
+    checkpoint.save_atomic({"logits": logits, "labels": data.test.labels}, out / "test_logits.pt")
+    metrics = evaluate.run_metrics(model, logits, data, cfg.image_size or int(data.test.images.shape[-1]), dev, cfg.tta)
+    metrics.update(run_summary(result, best, prof.name, seed, dev, cfg, wall, eval_seconds))
+    metrics.update({"model": model_name, "pipeline_seconds": round(result["train_seconds"] + eval_seconds, 2)})
     checkpoint.write_json_atomic(metrics, out / "metrics.json")
     return metrics
 
 
-def evaluate_saved(run_dir: str | Path, *, source: str | None = None, data: Dataset | None = None,
-                   device: torch.device | str | None = None, tta: str | None = "saved", batch_size: int = 256) -> dict:
-    """Re-evaluate `run_dir/model.pth` on the test split: metrics, params, size, throughput.
+def run_summary(result: dict, best: dict, profile: str, seed: int, device: torch.device, cfg: TrainConfig,
+                wall: float, eval_seconds: float) -> dict:
+    """The keys every run's metrics.json shares about its training (one meaning each)."""
+    return {"profile": profile, "seed": seed, "epochs": result["epochs"], "precision": precision_label(device, cfg.amp),
+            "train_seconds": round(result["train_seconds"], 2), "eval_seconds": round(eval_seconds, 2),
+            "fit_wall_seconds": round(wall, 2), "interrupted": result["interrupted"],
+            "monitor": cfg.monitor, "val_acc_at_best": best.get("val_acc"), "val_loss_at_best": best.get("val_loss"),
+            "epoch_of_best": best.get("epoch"), "config": cfg.to_dict()}
 
-    `tta="saved"` uses the test-time augmentation the run was trained with (its config's `tta`),
-    so `cnnlab evaluate` reproduces the run's own metrics.json.
-    """
-    run_dir = Path(run_dir)
-    dev = device if isinstance(device, torch.device) else pick_device(device)
-    model, ckpt = checkpoint.load_model(run_dir / "model.pth")
-    if data is None:
-        notes = ckpt.get("data", {})
-        data = load_dataset(source or ckpt["source"], seed=notes.get("seed", 0), profile=notes.get("profile"),
-                            val_size=notes.get("val_size"), train_fraction=notes.get("train_fraction"))
-    if data.classes != ckpt["classes"]:
-        raise ValueError(f"{run_dir} was trained on classes {ckpt['classes']}, but the data has {data.classes}")
-    mixed = [name for name in ("train", "val", "test") if not getattr(data, name).is_stacked]
-    if mixed and ckpt.get("image_size"):  # a folder of mixed-size photos: stacked as training did
-        data = replace(data, **{name: fix_size(getattr(data, name), ckpt["image_size"]) for name in mixed})
-    cfg = TrainConfig.from_dict(ckpt["config"])
-    cfg.batch_size = batch_size
-    tta = cfg.tta if tta == "saved" else tta
-    model = model.to(dev)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    _, _, test_loader = make_loaders(data, cfg, dev, ckpt["mean"], ckpt["std"])
-    logits = predict_logits(model, test_loader, tta=tta)
-    m = evaluate.classification_metrics(logits, test_loader.labels.cpu(), data.classes)
-    side = cfg.image_size or int(test_loader.images.shape[-1])
-    size_mb = sum(t.numel() * t.element_size() for t in ckpt["state_dict"].values()) / 2**20
-    m.update({"test_accuracy": m["accuracy"], "params": count_params(model), "size_mb": round(size_mb, 2),
-              "images_per_second": round(evaluate.throughput(model, (3, side, side), dev), 1),
-              "device": describe_device(dev), "source": data.source, "classes": data.classes,
-              "train_images": len(data.train), "val_images": len(data.val),
-              "test_images": len(data.test), "tta": tta, "torch": torch.__version__, "python": platform.python_version(),
-              "val_acc_at_best": ckpt.get("val_acc"), "epoch_of_best": ckpt.get("epoch")})
-    checkpoint.save_atomic({"logits": logits, "labels": test_loader.labels.cpu()}, run_dir / "test_logits.pt")
-    return m
+
+__all__ = ["default_source", "init_whitening", "load_data", "make_loaders", "recipe_model", "run_summary",
+           "scratch_recipe", "train_run"]

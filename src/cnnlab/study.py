@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from .compare import load_run
-from .data import Dataset, load_dataset
-from .device import pick_device, recipe_device
+from .data import Dataset
+from .device import pick_device
 from .models.backbones import DEFAULT_BACKBONE
+from .recipes import resolve
 
 FRACTIONS = (0.01, 0.1, 1.0)  # the small-data question: 1 %, 10 % and all of the training split
 # Transfer on a small share can afford the backbone's published input size: its extraction cost is
@@ -55,10 +56,7 @@ def small_data_overrides(model: str, profile: str, n_train: int, min_steps: int 
     schedule rather than the data. So the batch halves until an epoch has a few steps (the lr
     scales with it, the linear rule), and the epochs grow until `min_steps` steps are taken.
     """
-    from .models.scratch import RECIPES
-    from .runs import recipe_config
-
-    cfg, _ = recipe_config(RECIPES[model], profile, device_type)
+    cfg = resolve(model, profile, device_type).config
     batch = cfg.batch_size
     while batch > 32 and n_train // batch < min_steps_per_epoch:
         batch //= 2
@@ -77,11 +75,13 @@ def data_size_study(data: Dataset, runs_dir: str | Path, profile: str, device: s
     the others are named `<name>-<pct>pct`. Returns one row per (approach, fraction).
     """
     rows = []
-    device_type = recipe_device(pick_device(device))  # the scratch recipe's values for this device
+    from .runs import load_data
+
+    device_type = pick_device(device).type  # the scratch recipe's values for this device type
     for fraction in fractions:
         full = fraction >= 1.0
-        part = data if full else load_dataset(data.source, seed=data.notes.get("seed", 0), profile=profile,
-                                              val_size=data.notes.get("val_size"), train_fraction=fraction)
+        part = data if full else load_data(data.source, profile, seed=data.notes.get("seed", 0),
+                                           val_size=data.notes.get("val_size"), train_fraction=fraction)
         if not full and len(part.train) >= len(data.train):
             continue  # a profile's size limit can make a share as large as the whole (smoke): nothing to learn
         tag = "" if full else f"-{fraction * 100:g}pct"

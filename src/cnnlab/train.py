@@ -1,9 +1,11 @@
-"""A plain training loop: one config object, checkpoints every epoch, resumable, no callbacks.
+"""The one training loop, for every scratch model and every transfer strategy.
 
-`fit(model, data, cfg, out_dir)` trains on `data.train`, selects on `data.val` (never on the
-test set; with an empty `data.val`, e.g. `--val-size 0`, a fixed schedule keeps its last epoch),
-writes `history.json`, `last.pth` (resume state) and `model.pth` (best weights plus everything
-needed to use them alone) into `out_dir`, and returns the history.
+`fit(model, train_batches, val_batches, cfg, out_dir, device, meta=...)` trains on any batch source
+(images from a `BatchLoader`, or cached backbone activations from `transfer.CachedBatches`), selects
+on the validation batches (never the test set; with none, e.g. `--val-size 0`, a fixed schedule keeps
+its last epoch), and writes `history.json`, `last.pth` (resume state) and `model.pth` (the best
+weights plus `meta`, enough to use them alone). Resume, plateau, early stopping, lookahead,
+mixed precision and the progress bar are written here once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import checkpoint
-from .data import AugmentConfig, BatchLoader, DataError, Dataset
+from .data import AugmentConfig, DataError
 from .device import amp_dtype, synchronize
 from .optim import NS_STEPS, Muon
 
@@ -59,7 +61,7 @@ class TrainConfig:
     lookahead_every: int | None = None  # airbench's lookahead: every k steps pull weights toward a slow average
     lookahead_decay: float = 0.95  # per-step decay of that average (raised to k, scaled by progress^3)
     compile: bool = False  # torch.compile the training forward (pays on GPUs; measure before enabling on CPU)
-    time_budget: float | None = None  # stop after this many training seconds (a fixed CPU budget)
+    time_budget: float | None = None  # a user's limit on training seconds (no recipe sets one); None = off
     mixup: float = 0.0  # mix pairs of inputs (cached strategies: of cached activations), weight ~ Beta(a, a); 0 = off
     seed: int = 0
 
@@ -99,11 +101,6 @@ def schedule_step(step: int, total: int, cfg: TrainConfig, elapsed: float) -> in
     if cfg.time_budget:
         step = max(step, min(total, int(total * elapsed / cfg.time_budget)))
     return step
-
-
-def scheduled_factor(step: int, total: int, cfg: TrainConfig, elapsed: float) -> float:
-    """`lr_factor` at `schedule_step`: the lr follows the clock when the clock ends the run first."""
-    return lr_factor(schedule_step(step, total, cfg, elapsed), total, cfg)
 
 
 def epoch_image_size(sizes: tuple[int, ...], epoch: int, num_epochs: int) -> int:
@@ -160,27 +157,6 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
         cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
         return cls(groups, lr=cfg.lr)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}: sgd, adam, adamw or muon")
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, loader: BatchLoader, tta: str | None = None) -> torch.Tensor:
-    """Logits for a whole (unshuffled, unaugmented) loader, optionally averaged with the flipped view."""
-    model.eval()
-    out = []
-    for X, _ in loader:
-        logits = model(X).float()
-        if tta in ("flip", "flip_translate"):
-            logits = 0.5 * (logits + model(X.flip(3)).float())
-        if tta == "flip_translate":  # airbench's level-2 TTA: half flip views, half 1-pixel shifted flip views
-            H, W = X.shape[-2:]
-            padded = F.pad(X, (1,) * 4, mode="reflect")
-            views = [padded[:, :, :H, :W], padded[:, :, 2:, 2:]]  # shifted down-right and up-left
-            if X.is_contiguous(memory_format=torch.channels_last):
-                views = [v.contiguous(memory_format=torch.channels_last) for v in views]
-            shifted = sum(0.5 * (model(v).float() + model(v.flip(3)).float()) for v in views) / len(views)
-            logits = 0.5 * logits + 0.5 * shifted
-        out.append(logits)
-    return torch.cat(out).cpu()
 
 
 def autocast(device: torch.device, enabled: bool = True):
@@ -247,7 +223,7 @@ def end_bar(bar: tqdm, reason: str) -> None:
 
 def epoch_done(bar: tqdm, row: dict, state: dict, cfg: TrainConfig) -> bool:
     """After an epoch's row is recorded: advance the bar, show the accuracies, and say whether training
-    stops (ending the bar with the reason). One place for `fit` and the cached transfer loop."""
+    stops (ending the bar with the reason)."""
     bar.update()
     shown = {"train_acc": row["train_acc"], "val_acc": row["val_acc"]}
     bar.set_postfix({k: f"{v:.3f}" for k, v in shown.items() if v is not None})
@@ -255,16 +231,6 @@ def epoch_done(bar: tqdm, row: dict, state: dict, cfg: TrainConfig) -> bool:
     if reason:
         end_bar(bar, reason)
     return bool(reason)
-
-
-def make_loaders(data: Dataset, cfg: TrainConfig, device: torch.device, mean=None, std=None):
-    mean, std = mean or data.mean, std or data.std
-    common = dict(device=device, image_size=cfg.image_size, channels_last=cfg.channels_last)
-    train = BatchLoader(data.train, cfg.batch_size, mean, std, shuffle=True, augment=cfg.augment,
-                        drop_last=len(data.train) > cfg.batch_size, seed=cfg.seed, **common)
-    evaluation = {name: BatchLoader(getattr(data, name), max(cfg.batch_size, 256), mean, std, **common)
-                  for name in ("val", "test")}
-    return train, evaluation["val"], evaluation["test"]
 
 
 def check_validation(cfg: TrainConfig, val_images: int, what: str) -> None:
@@ -275,14 +241,36 @@ def check_validation(cfg: TrainConfig, val_images: int, what: str) -> None:
                          "pass --val-size N with N > 0, or train a fixed-schedule recipe such as `fast` on every image")
 
 
-def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device: torch.device, *,
-        arch: str, arch_kwargs: dict | None = None, mean=None, std=None, resume: bool = True,
-        progress: bool = True) -> dict:
-    """Train, checkpoint each epoch and keep the best `model.pth`; resume from `last.pth` if present.
+def saved_module(model: nn.Module) -> nn.Module:
+    """The module whose weights go into model.pth: a wrapper that trains part of a network on cached
+    inputs (`transfer.CachedTop`) names the whole network as `saved_module`."""
+    return getattr(model, "saved_module", model)
 
-    With an empty validation split (training on every image, as airbench does) the schedule must be
-    fixed; each epoch's weights then replace model.pth, and history's val_* entries are None."""
-    check_validation(cfg, len(data.val), f"training {arch}")
+
+@torch.no_grad()
+def validate(model: nn.Module, batches) -> tuple[float | None, float | None]:
+    """Validation loss and accuracy over a batch source (None, None when it is empty)."""
+    from .evaluate import predict_logits
+
+    if batches is None or len(batches.labels) == 0:
+        return None, None
+    logits = predict_logits(model, batches)
+    labels = batches.labels.cpu()
+    return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+
+
+def fit(model: nn.Module, train_batches, val_batches, cfg: TrainConfig, out_dir: Path, device: torch.device, *,
+        meta: dict, resume: bool = True, save_last: bool = True, progress: bool = True) -> dict:
+    """Train, keep the best weights in `model.pth` and the resume state in `last.pth` (each epoch).
+
+    `train_batches` yields (inputs, labels) on `device` and has `__len__`, `state_dict()` and
+    `load_state_dict()`; `val_batches` (or None) yields them in a fixed order and has `.labels`.
+    `meta` (arch, classes, normalisation, ...) is stored with the weights; `save_last=False` skips
+    last.pth for runs whose epochs take a second. With an empty validation split the schedule must
+    be fixed; each epoch's weights then replace model.pth and history's val_* entries are None.
+    """
+    n_val = 0 if val_batches is None else len(val_batches.labels)
+    check_validation(cfg, n_val, f"training {meta.get('arch', 'this model')}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
@@ -290,7 +278,6 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    train_loader, val_loader, _ = make_loaders(data, cfg, device, mean, std)
     optimizer = make_optimizer(model, cfg)
     plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max" if cfg.monitor == "val_acc" else "min", factor=cfg.plateau_factor,
@@ -298,44 +285,39 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
     ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema),
                                               use_buffers=True) if cfg.ema else None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype(device, cfg.amp) == torch.float16)
-    total_steps = math.ceil(cfg.epochs * len(train_loader))
+    total_steps = math.ceil(cfg.epochs * len(train_batches))
     num_epochs = math.ceil(cfg.epochs)
     # Lookahead (airbench): a slow copy of the float tensors that the fast weights are pulled back to.
     slow = ({k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
             if cfg.lookahead_every else None)
     forward = torch.compile(model) if cfg.compile else model
-    meta = {"arch": arch, "arch_kwargs": arch_kwargs or {}, "classes": data.classes, "mean": list(mean or data.mean),
-            "std": list(std or data.std), "image_size": cfg.image_size, "config": cfg.to_dict(),
-            "source": data.source, "data": dict(data.notes)}
+    meta = {**meta, "config": cfg.to_dict()}
     state = new_state()
 
     last_path = out_dir / "last.pth"
     if resume and last_path.exists():
         ckpt = checkpoint.load(last_path, "cpu")
-        if ckpt["meta"]["config"] != meta["config"] or ckpt["meta"]["arch"] != arch:
-            raise ValueError(f"{last_path} was written with another configuration; use a new --out or --restart")
+        if (ckpt["meta"]["config"] != meta["config"] or ckpt["meta"].get("arch") != meta.get("arch")
+                or ckpt["meta"].get("arch_kwargs") != meta.get("arch_kwargs")):
+            raise DataError(f"{last_path} was written with another configuration; use a new --out or --restart")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         plateau.load_state_dict(ckpt["plateau"])
-        train_loader.load_state_dict(ckpt["loader"])
+        train_batches.load_state_dict(ckpt["loader"])
         torch.set_rng_state(ckpt["torch_rng"])
         if ema is not None:
             ema.load_state_dict(ckpt["ema"])
         if slow is not None:
             slow = {k: v.to(device) for k, v in ckpt["slow"].items()}
         state = ckpt["state"]
-        print(f"resuming {out_dir} after epoch {state['epoch']} of {cfg.epochs}")
+        print(f"resuming {out_dir} after epoch {state['epoch']} of {num_epochs}")
 
-    def evaluate_val() -> tuple[float | None, float | None]:
-        if len(val_loader.labels) == 0:
-            return None, None
-        net = ema.module if ema is not None else model
-        logits = predict_logits(net, val_loader)
-        labels = val_loader.labels.cpu()
-        return F.cross_entropy(logits, labels).item(), (logits.argmax(1) == labels).float().mean().item()
+    def best_so_far() -> nn.Module:
+        return saved_module(ema.module if ema is not None else model)
 
     # Advanced by hand after each finished epoch (not iterated), so an early stop can end it at its true count.
-    epochs_bar = tqdm(desc=f"train {arch}", unit="epoch", disable=not progress, initial=state["epoch"], total=num_epochs)
+    epochs_bar = tqdm(desc=f"train {meta.get('arch', '')}".strip(), unit="epoch", disable=not progress,
+                      initial=state["epoch"], total=num_epochs)
     interrupted = False
     try:
         for epoch in range(state["epoch"], num_epochs):
@@ -344,15 +326,15 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
             if hasattr(model, "on_epoch_start"):  # model-specific schedule, e.g. freezing a layer after N epochs
                 model.on_epoch_start(epoch)
             if cfg.epoch_image_sizes:
-                train_loader.image_size = epoch_image_size(cfg.epoch_image_sizes, epoch, num_epochs)
+                train_batches.image_size = epoch_image_size(cfg.epoch_image_sizes, epoch, num_epochs)
             t0 = time.perf_counter()
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device)
             seen = 0
-            budget_spent = False  # the clock, not the epoch count, ends this run
-            batches = tqdm(train_loader, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, unit="batch")
+            budget_spent = False  # a user's --time-budget, not the epoch count, ends this run
+            batches = tqdm(train_batches, desc=f"epoch {epoch + 1}", leave=False, disable=not progress, unit="batch")
             for i, (X, y) in enumerate(batches):
-                step = epoch * len(train_loader) + i
+                step = epoch * len(train_batches) + i
                 if step >= total_steps:  # a fractional last epoch
                     break
                 at = schedule_step(step, total_steps, cfg, state["train_seconds"] + time.perf_counter() - t0)
@@ -361,7 +343,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                     for g in optimizer.param_groups:
                         g["lr"] = cfg.lr * g["lr_scale"] * factor
                 perm = None
-                if cfg.mixup:  # input mixup: blend pairs of images, and their losses with the same weight
+                if cfg.mixup:  # input mixup: blend pairs of inputs, and their losses with the same weight
                     X, perm, lam = mixup(X, cfg.mixup)
                 with autocast(device, cfg.amp):
                     logits = forward(X)
@@ -390,27 +372,27 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
                     budget_spent = True
                     break
             if slow is not None and (epoch + 1 == num_epochs or budget_spent):
-                _lookahead(model, slow, 1.0)  # finish on the slow weights (also when the clock ends the run)
+                _lookahead(model, slow, 1.0)  # finish on the slow weights
             synchronize(device)  # GPUs run behind the Python loop: time the work, not its queuing
             train_seconds = time.perf_counter() - t0
             # --------------------------------------------------------------- validation
-            val_loss, val_acc = evaluate_val()
+            val_loss, val_acc = validate(ema.module if ema is not None else model, val_batches)
             state["train_seconds"] += train_seconds
             row = {"epoch": epoch + 1, "train_loss": (loss_sum / max(seen, 1)).item(),
                    "train_acc": (correct / max(seen, 1)).item(), "val_loss": val_loss, "val_acc": val_acc,
                    "lr": optimizer.param_groups[0]["lr"], "epoch_seconds": train_seconds,
                    "train_seconds": state["train_seconds"]}
             if cfg.epoch_image_sizes:  # the side this epoch trained at: explains jumps in the curves
-                row["image_size"] = train_loader.image_size
+                row["image_size"] = train_batches.image_size
             if record_epoch(state, row, cfg, plateau):
-                net = ema.module if ema is not None else model
-                checkpoint.save_atomic({**meta, "state_dict": net.state_dict(), "epoch": epoch + 1,
+                checkpoint.save_atomic({**meta, "state_dict": best_so_far().state_dict(), "epoch": epoch + 1,
                                         "val_acc": val_acc, "val_loss": val_loss}, out_dir / "model.pth")
             # --------------------------------------------------------------- checkpoint
-            checkpoint.save_atomic({"meta": meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "plateau": plateau.state_dict(), "loader": train_loader.state_dict(),
-                                    "torch_rng": torch.get_rng_state(), "state": state,
-                                    "ema": ema.state_dict() if ema is not None else None, "slow": slow}, last_path)
+            if save_last:
+                checkpoint.save_atomic({"meta": meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                        "plateau": plateau.state_dict(), "loader": train_batches.state_dict(),
+                                        "torch_rng": torch.get_rng_state(), "state": state,
+                                        "ema": ema.state_dict() if ema is not None else None, "slow": slow}, last_path)
             checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
             if epoch_done(epochs_bar, row, state, cfg):
                 break
@@ -418,7 +400,7 @@ def fit(model: nn.Module, data: Dataset, cfg: TrainConfig, out_dir: Path, device
         # The last finished epoch is already in last.pth and the best in model.pth; keep partial work too.
         interrupted = True
         if not (out_dir / "model.pth").exists():
-            checkpoint.save_atomic({**meta, "state_dict": model.state_dict(), "epoch": state["epoch"],
+            checkpoint.save_atomic({**meta, "state_dict": best_so_far().state_dict(), "epoch": state["epoch"],
                                     "val_acc": None, "val_loss": None}, out_dir / "model.pth")
         print(f"\ninterrupted: checkpoints are in {out_dir}; run the same command again to resume")
     finally:

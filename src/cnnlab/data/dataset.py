@@ -17,7 +17,6 @@ import torch
 
 from .. import paths
 from ..checkpoint import save_atomic, write_json_atomic
-from ..profiles import get_profile
 from . import readers
 from .errors import DataError
 from .readers import RawData
@@ -184,22 +183,21 @@ def _load_raw(kind: str, ident: object, decode, cache: bool) -> tuple[dict, Path
     return blob, (path if cache else None)
 
 
-def resolve_source(source: str | os.PathLike | None) -> str:
-    """The source string: the argument, else CNNLAB_SOURCE, else `cifar10`."""
-    return str(source or os.environ.get("CNNLAB_SOURCE") or "cifar10")
+Limits = tuple[int | None, int | None, int | None]
 
 
-def load_dataset(source: str | os.PathLike | None = None, *, val_size: int | float | None = None,
-                 seed: int = 0, profile: str | None = None, train_fraction: float | None = None,
+def load_dataset(source: str | os.PathLike, *, val_size: int | float | None = None, seed: int = 0,
+                 train_fraction: float | None = None, limits: Limits | None = None,
                  cache: bool = True, download: bool = True) -> Dataset:
     """Load a source (`cifar10`, `cifar100`, `fake`, a folder or a .tar/.tar.gz) as a `Dataset`.
 
     The validation split is carved from the training images (stratified, seeded): 5,000 for
     CIFAR, 10 % otherwise, unless the source has its own val/ folder. The test split is only
     ever used for the final evaluation. `train_fraction` keeps a stratified share of the
-    remaining training images (the small-data experiments); the profile may shrink all splits.
+    remaining training images (the small-data experiments); `limits` caps the (train, val, test)
+    images kept, stratified (a smoke run's small slice).
     """
-    source = resolve_source(source)
+    source = str(source)
     name = source.lower()
     if name in ("cifar10", "cifar100"):
         root = paths.data_dir()
@@ -229,12 +227,11 @@ def load_dataset(source: str | os.PathLike | None = None, *, val_size: int | flo
         name = path.name.split(".")[0]
     if val_size is None:  # CIFAR's customary 5,000 for CIFAR-sized training sets, else 10 %
         val_size = CIFAR_VAL_SIZE if len(blob["splits"]["train"]["labels"]) >= 50000 else FOLDER_VAL_FRACTION
-    return _build(name, source, blob, cache_path, val_size,
-                  seed, get_profile(profile), train_fraction)
+    return _build(name, source, blob, cache_path, val_size, seed, limits or (None, None, None), train_fraction)
 
 
 def _build(name: str, source: str, blob: dict, cache_path: Path | None, val_size: int | float,
-           seed: int, profile, train_fraction: float | None) -> Dataset:
+           seed: int, limits: Limits, train_fraction: float | None) -> Dataset:
     splits = {k: Split(v["images"], v["labels"]) for k, v in blob["splits"].items()}
     train = splits["train"]
     if "val" in splits and "test" in splits:
@@ -251,9 +248,7 @@ def _build(name: str, source: str, blob: dict, cache_path: Path | None, val_size
                             f"(val_size={val_size}); add images or a val/ folder.")
     if train_fraction is not None:
         train = subsample(train, train_fraction, seed)
-    train = subsample(train, profile.train_limit, seed)
-    val = subsample(val, profile.val_limit, seed)
-    test = subsample(test, profile.test_limit, seed)
-    mean, std = _cached_stats(train, cache_path, ["split-v2", val_size, seed, train_fraction, profile.train_limit, len(train)])
+    train, val, test = (subsample(split, limit, seed) for split, limit in zip((train, val, test), limits))
+    mean, std = _cached_stats(train, cache_path, ["split-v2", val_size, seed, train_fraction, limits[0], len(train)])
     return Dataset(name, source, list(blob["classes"]), train, val, test, mean, std, cache_path,
-                   notes={"profile": profile.name, "seed": seed, "val_size": val_size, "train_fraction": train_fraction})
+                   notes={"seed": seed, "val_size": val_size, "train_fraction": train_fraction, "limits": list(limits)})

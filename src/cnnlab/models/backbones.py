@@ -104,7 +104,7 @@ class TransferNet(nn.Module):
                     m.eval()
         return self
 
-    def param_groups(self, lr: float, weight_decay: float, log: Callable[[str], None] | None = print) -> list[dict]:
+    def param_groups(self, lr: float, weight_decay: float, log: Callable[[str], None] | None = None) -> list[dict]:
         """The trainer's hook (`cnnlab.train.make_optimizer`): see the module-level `param_groups`."""
         return param_groups(self, lr, self.backbone_lr_scale, weight_decay, log)
 
@@ -374,7 +374,7 @@ def set_trainable(model: TransferNet, last_blocks: int | None = 0) -> int:
 
 
 def param_groups(model: TransferNet, lr: float, backbone_lr_scale: float = 0.1, weight_decay: float = 5e-4,
-                 log: Callable[[str], None] | None = print) -> list[dict]:
+                 log: Callable[[str], None] | None = None) -> list[dict]:
     """Optimizer groups: head at `lr`, backbone at `lr * backbone_lr_scale`; no decay on norms/biases.
 
     The pretrained backbone gets a smaller step so fine-tuning does not wreck features the
