@@ -5,11 +5,12 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-SOURCE ?=
+# Lossless CIFAR-10 when the shared archive is beside the checkout; otherwise torchvision downloads it.
+SHARED_CIFAR := $(abspath ../shared/data/cifar10-png.tar.gz)
+SOURCE ?= $(if $(wildcard $(SHARED_CIFAR)),$(SHARED_CIFAR),cifar10)
 PROFILE ?= full
-SOURCE_ARG := $(if $(SOURCE),--source $(SOURCE),)
-# Notebooks under test use the shared CIFAR-10 mirror when it is beside the checkout, else synthetic data.
-SHARED_CIFAR := $(abspath ../shared/data/cifar10-jpeg.tar.gz)
+SOURCE_ARG := --source $(SOURCE)
+# Tests and notebooks under test read the same archive when present, else synthetic data.
 TEST_SOURCE ?= $(if $(wildcard $(SHARED_CIFAR)),$(SHARED_CIFAR),fake)
 
 .DEFAULT_GOAL := help
@@ -43,6 +44,17 @@ report: install
 test: install
 	CNNLAB_PROFILE=smoke CNNLAB_SOURCE=$(TEST_SOURCE) CNNLAB_HOME=$(CURDIR)/build/smoke \
 		$(PY) -m pytest -q tests --nbmake notebooks
+
+.PHONY: lab
+## Open the notebooks in JupyterLab (PROFILE=quick for minutes-long training runs)
+lab: install
+	CNNLAB_PROFILE=$(PROFILE) CNNLAB_SOURCE=$(SOURCE) $(VENV)/bin/jupyter lab notebooks/
+
+.PHONY: app
+## Compare trained runs on your photos in a local web page: make app RUNS="runs/fast runs/efficientnet_lite0-finetune"
+app: install
+	$(if $(RUNS),,$(error give the run folders to compare: make app RUNS="runs/fast runs/efficientnet_lite0-finetune"))
+	$(VENV)/bin/cnnlab app $(RUNS) $(if $(PORT),--port $(PORT),)
 
 .PHONY: clean
 ## Remove caches and run outputs (keeps .venv)

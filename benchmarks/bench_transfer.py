@@ -1,25 +1,23 @@
-"""Transfer learning vs the scratch `fast` CNN on CIFAR-10 (JPEG q75 mirror), on the device at hand.
+"""Transfer learning vs the scratch `fast` CNN: test accuracy and pipeline seconds, on the device at hand.
 
-Part 1, strategies side by side on the whole training set: Lite0 frozen / partial / finetune and
-`fast` from scratch (runs.train_run), each through the same code path as `cnnlab train`.
-Part 2, the small-data question: 1 % and 10 % of the training images (stratified, seeded),
-Lite0 frozen vs `fast`. Validation (5k) and test (10k) splits are the same in every run.
+Part 1, on the whole training split: a backbone (default EfficientNet-Lite0) `frozen`, `partial`
+and `finetune` (`transfer.transfer_run`) beside `fast` from scratch (`runs.train_run`), the code
+paths of `cnnlab train`. Part 2, the small-data study: a stratified, seeded share of the training
+images (default 1 % and 10 %), the backbone frozen vs `fast`, as notebook 04 runs it (the share's
+transfer run at `study.SMALL_SHARE_IMAGE_SIZE`, `fast` with `study.small_data_overrides`). The
+validation and test splits are the same in every run. "pipeline s" is the cost from nothing:
+feature extraction (timed when the cache was built, so a cache hit still reports it;
+--fresh-features times it again) + training + the test pass.
 
-Targets on 2 CPU cores, full profile: Lite0 frozen >= 80 % (aim 85 %) in <= 15 min for the whole
-pipeline; partial >= 88 % in <= 30 min; at 1 % of the data transfer beats fast by >= 15 points.
-"Whole pipeline" = feature extraction + training + test pass (`pipeline_seconds`); extraction
-seconds are recorded when the feature cache is built, so a cache hit still reports the real
-cost (use --fresh-features to measure it again). One seed per row: on 2 cores a full run is an
-hour, so n >= 3 seeds is left to a GPU (--seeds).
-
-    python benchmarks/bench_transfer.py --profile smoke            # ~1-2 min: checks the plumbing
-    python benchmarks/bench_transfer.py --profile full             # the real numbers (~1.5-2 h on 2 cores)
-    python benchmarks/bench_transfer.py --profile full --strategies frozen,partial,fast --fractions 0.01
+    python benchmarks/bench_transfer.py --profile full --source ../shared/data/cifar10-png.tar.gz --strategies frozen,partial --fractions ''
+    python benchmarks/bench_transfer.py --profile full --source ../shared/data/cifar10-png.tar.gz --strategies '' --fractions 0.01
+    python benchmarks/bench_transfer.py --profile full                                             # everything (hours on 2 cores)
     python benchmarks/bench_transfer.py --profile full --out runs/full --reuse   # the table of `make run`'s runs
+    python benchmarks/bench_transfer.py --profile smoke --source fake            # checks the plumbing
 
-Run names are the notebooks' (`fast`, `lite0-frozen`, `lite0-partial`, `fast-1pct`, ...), so with
---reuse the table reads the runs `make run` trained and trains only what is missing. Small-data
-`fast` runs get `study.small_data_overrides` (smaller batches, enough steps), as in notebook 04.
+The data default to the lossless archive ../shared/data/cifar10-png.tar.gz (`--source` for another).
+Run names are the notebooks' (`fast`, `lite0-frozen`, `lite0-partial`, `fast-1pct`, `lite0-frozen-1pct`,
+...), so --reuse reads the runs `make run` trained and trains only what is missing.
 """
 
 from __future__ import annotations
@@ -35,16 +33,17 @@ from pathlib import Path
 import torch
 
 from cnnlab import paths, study
-from cnnlab.data import load_dataset
 from cnnlab.device import describe_device, pick_device
+from cnnlab.runs import load_data
+from tune_fast import ARCHIVE, data_label, host_info  # the sibling script: one rule for each
 
-SOURCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpeg.tar.gz"
-COLUMNS = ("run", "train imgs", "size", "test acc", "feature s", "train s", "pipeline s", "epochs", "device")
+COLUMNS = ("run", "train imgs", "size", "test acc", "val@best", "feature s", "train s", "pipeline s", "epochs",
+           "precision", "device")
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
                               cwd=Path(__file__).parent).stdout.strip() or "unknown"
     except OSError:
         return "unknown"
@@ -52,13 +51,14 @@ def git_commit() -> str:
 
 def row(name: str, m: dict, train_images: int) -> dict:
     """One fixed-width table row from a metrics.json (transfer or scratch)."""
-    feature = m.get("feature_seconds", 0.0)
-    pipeline = m.get("pipeline_seconds", m["fit_wall_seconds"])  # scratch: its whole fit (+ val passes)
+    feature = m.get("feature_seconds") or 0.0
     cached = " (cached)" if m.get("feature_cache_hit") and not m.get("reused") else ""
-    return {"run": name + (" (reused)" if m.get("reused") else ""), "train imgs": train_images, "size": f"{m.get('image_size') or 32} px",
-            "test acc": f"{m['test_accuracy']:.4f}", "feature s": f"{feature:.0f}{cached}",
-            "train s": f"{m['train_seconds']:.0f}", "pipeline s": f"{pipeline:.0f}", "epochs": m["epochs"],
-            "device": m["device"]}
+    val = m.get("val_acc_at_best")
+    return {"run": name + (" (reused)" if m.get("reused") else ""), "train imgs": train_images,
+            "size": f"{m.get('image_size') or 32} px", "test acc": f"{m['test_accuracy']:.4f}",
+            "val@best": "n/a" if val is None else f"{val:.4f}", "feature s": f"{feature:.0f}{cached}",
+            "train s": f"{m['train_seconds']:.0f}", "pipeline s": f"{m['pipeline_seconds']:.0f}",
+            "epochs": m["epochs"], "precision": m.get("precision", "?"), "device": m["device"]}
 
 
 def print_table(rows: list[dict]) -> None:
@@ -74,19 +74,20 @@ def clear_features(backbone: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="full", choices=["smoke", "quick", "full"])
-    parser.add_argument("--source", default=str(SOURCE.resolve()))
+    parser.add_argument("--source", default=str(ARCHIVE), help="default: the lossless CIFAR-10 archive in ../shared/data")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--strategies", default="frozen,partial,finetune,fast",
-                        help="comma list of frozen, partial, finetune, fast")
-    parser.add_argument("--fractions", default="0.01,0.1", help="small-data shares of the training set ('' = skip)")
-    parser.add_argument("--seeds", default="0", help="comma list; each seed repeats every run")
-    parser.add_argument("--device", default=None)
+                        help="part 1: comma list of frozen, partial, finetune, fast ('' = skip)")
+    parser.add_argument("--fractions", default="0.01,0.1", help="part 2: shares of the training split ('' = skip)")
+    parser.add_argument("--seeds", default="0", help="comma list; each seed repeats every run (and its data split)")
+    parser.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--fresh-features", action="store_true", help="delete cached features first")
-    parser.add_argument("--out", default=None, help="default: runs/bench_transfer/PROFILE")
+    parser.add_argument("--fresh-features", action="store_true", help="delete the backbone's cached features first")
+    parser.add_argument("--out", default=None, help="default: $CNNLAB_HOME/runs/bench_transfer/PROFILE")
     parser.add_argument("--reuse", action="store_true", help="read finished runs in --out instead of retraining them")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -96,24 +97,26 @@ def main() -> None:
         clear_features(args.backbone)
     strategies = [s for s in args.strategies.split(",") if s]
     fractions = [float(f) for f in args.fractions.split(",") if f]
-    print(f"bench_transfer: {args.backbone} vs fast, profile {args.profile}, device {describe_device(device)}, "
-          f"torch {torch.__version__}, commit {git_commit()}; data CIFAR-10 (JPEG q75 mirror)")
+    label = data_label(args.source)
+    print(f"bench_transfer: {args.backbone} vs fast, profile {args.profile}, commit {git_commit()}; "
+          f"data {label} ({args.source})")
+    print(host_info(device))
     start, rows, results = time.perf_counter(), [], []
-
     short = args.backbone.replace("efficientnet_", "")
+    progress = not args.no_progress
 
-    def run(name: str, kind: str, data, fraction: float | None, seed: int) -> None:
+    def run(name: str, kind: str, data, fraction: float | None, seed: int, **overrides) -> None:
         name = name if seed == 0 else f"{name}-seed{seed}"
         reused = args.reuse and (out / name / "metrics.json").exists()
         if not args.reuse:
             shutil.rmtree(out / name, ignore_errors=True)  # a benchmark measures, it never resumes
         try:  # one failed run must not cost the hour of results around it
             if kind == "fast":
-                extra = study.small_data_overrides("fast", args.profile, len(data.train)) if fraction else {}
-                m = study.scratch(name, "fast", data, out, args.profile, str(device), seed=seed, **extra)
+                m = study.scratch(name, "fast", data, out, args.profile, str(device), seed=seed, progress=progress,
+                                  **overrides)
             else:
                 m = study.transfer(name, data, out, args.profile, str(device), backbone=args.backbone, strategy=kind,
-                                   seed=seed)
+                                   seed=seed, progress=progress, **overrides)
         except Exception as err:  # noqa: BLE001
             print(f"{name} FAILED: {type(err).__name__}: {err}")
             results.append({"run": name, "kind": kind, "fraction": fraction, "seed": seed, "error": repr(err)})
@@ -122,36 +125,47 @@ def main() -> None:
         rows.append(row(name, m, len(data.train)))
         results.append({"run": name, "kind": kind, "fraction": fraction, "seed": seed, "train_images": len(data.train),
                         "reused": reused,
-                        **{k: m.get(k) for k in ("test_accuracy", "macro_f1", "image_size", "feature_seconds",
-                                                 "feature_cache_hit", "train_seconds", "pipeline_seconds",
-                                                 "fit_wall_seconds", "epochs", "device", "config")}})
+                        **{k: m.get(k) for k in ("test_accuracy", "macro_f1", "val_acc_at_best", "epoch_of_best",
+                                                 "image_size", "feature_seconds", "feature_cache_hit", "train_seconds",
+                                                 "eval_seconds", "pipeline_seconds", "fit_wall_seconds", "epochs",
+                                                 "precision", "device", "config")}})
         print_table(rows[-1:])
 
     for seed in [int(s) for s in args.seeds.split(",")]:
         # ------------------------------------------------------------------- part 1: strategies
-        data = load_dataset(args.source, seed=seed, profile=args.profile)
+        data = load_data(args.source, args.profile, seed=seed)
         for kind in strategies:
             run(kind if kind == "fast" else f"{short}-{kind}", kind, data, None, seed)
         # ------------------------------------------------------------------- part 2: small data
         for fraction in fractions:
-            small = load_dataset(args.source, seed=seed, profile=args.profile, train_fraction=fraction)
-            for kind in ("frozen", "fast"):
-                name = f"{'fast' if kind == 'fast' else short + '-frozen'}-{fraction * 100:g}pct"
-                run(name, kind, small, fraction, seed)
+            small = load_data(args.source, args.profile, seed=seed, train_fraction=fraction)
+            if len(small.train) >= len(data.train):  # a profile's image limit can make the share the whole
+                print(f"{fraction:.0%} of the training split keeps all {len(small.train)} images here: skipped")
+                continue
+            tag = f"-{fraction * 100:g}pct"
+            run(f"{short}-frozen{tag}", "frozen", small, fraction, seed,
+                image_size=study.SMALL_SHARE_IMAGE_SIZE.get(args.profile))
+            run(f"fast{tag}", "fast", small, fraction, seed,
+                **study.small_data_overrides("fast", args.profile, len(small.train), device_type=device.type))
 
-    print(f"\n== {args.backbone} vs fast, CIFAR-10 (JPEG q75 mirror), profile {args.profile} ==")
+    print(f"\n== {args.backbone} vs fast, {label}, profile {args.profile} ==")
     if rows:
         print_table(rows)
-    for fraction in fractions:
-        acc = {r["kind"]: r["test_accuracy"] for r in results if r["fraction"] == fraction and "error" not in r}
-        if len(acc) == 2:
-            print(f"{fraction:.0%} of the training set: transfer {acc['frozen']:.1%} vs fast {acc['fast']:.1%} "
-                  f"({100 * (acc['frozen'] - acc['fast']):+.1f} points)")
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for fraction in fractions:
+            acc = {r["kind"]: r for r in results if r["fraction"] == fraction and r["seed"] == seed and "error" not in r}
+            if len(acc) == 2:
+                t, f = acc["frozen"], acc["fast"]
+                print(f"{fraction:.0%} of the training split ({t['train_images']} images, seed {seed}): transfer "
+                      f"{t['test_accuracy']:.2%} in {t['pipeline_seconds']:.0f} s pipeline vs fast "
+                      f"{f['test_accuracy']:.2%} in {f['pipeline_seconds']:.0f} s "
+                      f"({100 * (t['test_accuracy'] - f['test_accuracy']):+.1f} points)")
     wall = time.perf_counter() - start
     print(f"wall time {wall:.0f} s")
-    summary = {"profile": args.profile, "backbone": args.backbone, "device": describe_device(device),
-               "torch": torch.__version__, "python": platform.python_version(), "commit": git_commit(),
-               "threads": torch.get_num_threads(), "wall_seconds": wall, "results": results}
+    summary = {"profile": args.profile, "backbone": args.backbone, "source": args.source, "data": label,
+               "host": host_info(device), "device": describe_device(device), "torch": torch.__version__,
+               "python": platform.python_version(), "commit": git_commit(), "threads": torch.get_num_threads(),
+               "wall_seconds": wall, "results": results}
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=str))
     print(f"wrote {out / 'results.json'}")

@@ -1,27 +1,30 @@
-"""Are the EfficientNet-Lite weights really loaded right? Two checks on CIFAR-10 (JPEG q75 mirror).
+"""Are the EfficientNet-Lite weights really loaded right? Two checks on CIFAR-10, printed as figures.
 
 1. ImageNet semantics: the 1000-way pretrained classifier, run on CIFAR test images upscaled
-   to 224 px, should name an ImageNet class of the right kind (ship -> liner/container
-   ship/..., cat -> tabby/Siamese/...). A wrong key mapping or normalisation gives ~chance.
+   to the backbone's input size, should name an ImageNet class of the right kind (ship -> liner/
+   container ship/..., cat -> tabby/Siamese/...). A wrong key mapping or normalisation gives ~chance.
+   Skipped for data whose classes are not CIFAR-10's.
 2. Linear probe: logistic regression on frozen global-average-pooled features, pretrained
    versus the same architecture with random weights.
 
-Usage: python benchmarks/probe_backbones.py [--backbone efficientnet_lite0] [--train 2000] [--test 1000]
+    python benchmarks/probe_backbones.py --source ../shared/data/cifar10-png.tar.gz   # Lite0, 2,000 train / 1,000 test
+    python benchmarks/probe_backbones.py --backbone efficientnet_lite2 --train 5000 --test 2000 --size 224
+    python benchmarks/probe_backbones.py --source fake --train 200 --test 100 --size 32   # checks the plumbing
+
+The data default to the lossless archive ../shared/data/cifar10-png.tar.gz (`--source` for another).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import torch
 
 from cnnlab.data import BatchLoader, load_dataset, subsample
-from cnnlab.device import describe_device, pick_device
+from cnnlab.device import pick_device
 from cnnlab.models.backbones import build_backbone, extract_features, imagenet_model, preprocessing
-
-ARCHIVE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpeg.tar.gz"
+from tune_fast import ARCHIVE, data_label, host_info  # the sibling script: one rule for each
 
 # ImageNet-1k class indices that count as a correct answer for each CIFAR-10 class.
 # Sets may overlap (pickup is both a car and a truck to a human labeller).
@@ -82,24 +85,29 @@ def linear_probe(name: str, pretrained: str, train, test, size: int, device: tor
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", default=str(ARCHIVE), help="default: the lossless CIFAR-10 archive in ../shared/data")
     parser.add_argument("--backbone", default="efficientnet_lite0")
     parser.add_argument("--train", type=int, default=2000)
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--size", type=int, default=128, help="probe input size in px")
-    parser.add_argument("--semantic", type=int, default=1000, help="test images for the ImageNet check")
+    parser.add_argument("--semantic", type=int, default=1000, help="test images for the ImageNet check (0 = skip)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     start = time.perf_counter()
-    data = load_dataset(str(ARCHIVE))
-    print(f"device {describe_device(device)}; torch {torch.__version__}; data CIFAR-10 (JPEG q75 mirror)")
+    data = load_dataset(args.source)
+    print(f"data {data_label(args.source)} ({data.source}): {len(data.train)} train / {len(data.test)} test images")
+    print(host_info(device, amp=False))  # the probe computes in fp32 (no autocast)
 
-    t = time.perf_counter()
-    imagenet_semantic_check(args.backbone, subsample(data.test, args.semantic, seed=1), data.classes, device)
-    print(f"  ({time.perf_counter() - t:.1f} s)")
+    if args.semantic and set(data.classes) <= set(IMAGENET_FOR_CIFAR):
+        t = time.perf_counter()
+        imagenet_semantic_check(args.backbone, subsample(data.test, args.semantic, seed=1), data.classes, device)
+        print(f"  ({time.perf_counter() - t:.1f} s)")
+    else:
+        print(f"ImageNet-semantic check skipped: {'--semantic 0' if not args.semantic else 'not the CIFAR-10 classes'}")
 
     train, test = subsample(data.train, args.train, seed=0), subsample(data.test, args.test, seed=0)
     for pretrained in ("imagenet", "none"):

@@ -166,6 +166,9 @@ def test_set_trainable_last_blocks():
 def test_param_groups_split(capsys):
     model = build_backbone("efficientnet_lite0", 10, pretrained="none")
     groups = param_groups(model, lr=1e-2, backbone_lr_scale=0.1, weight_decay=5e-4)
+    assert capsys.readouterr().out == ""  # quiet by default: a trainer builds groups every run
+    logged = param_groups(model, lr=1e-2, backbone_lr_scale=0.1, weight_decay=5e-4, log=print)
+    assert [len(g["params"]) for g in logged] == [len(g["params"]) for g in groups]
     by_name = {g["name"]: g for g in groups}
     assert set(by_name) == {"head", "head_no_decay", "backbone", "backbone_no_decay"}
     assert by_name["head"]["lr"] == 1e-2 and by_name["backbone"]["lr"] == pytest.approx(1e-3)

@@ -7,7 +7,7 @@ import torch
 
 from cnnlab.data import AugmentConfig, BatchLoader, load_dataset
 from cnnlab.data import augment as aug
-from cnnlab.device import amp_dtype, bf16_native, pick_device, precision_label, recipe_device, seed_everything
+from cnnlab.device import amp_dtype, bf16_native, pick_device, precision_label, seed_everything
 
 
 def _batch(n=8, size=16):
@@ -104,16 +104,25 @@ def test_device_choice_and_override(monkeypatch):
             pick_device("cuda")
 
 
-@pytest.mark.parametrize("amx, avx512_bf16, key", [(True, True, "cpu-amx"), (False, True, "cpu-bf16"),
-                                                    (False, False, "cpu")])
-def test_each_kind_of_cpu_gets_its_own_recipe_key(monkeypatch, amx, avx512_bf16, key):
-    """AMX runs the wide net ~3x faster than AVX512-BF16 alone, so recipes tuned on one would overrun
-    their time targets on the other; both train in bf16, a CPU with neither in fp32."""
+@pytest.mark.parametrize("amx, avx512_bf16", [(True, True), (False, True), (False, False)])
+def test_every_kind_of_cpu_trains_the_same_recipe_only_its_precision_differs(monkeypatch, amx, avx512_bf16):
+    """A CPU with AMX, one with AVX512-BF16 only and one with neither get the same network, epochs and
+    schedule from `recipes.resolve` (which takes a device *type*, nothing about the CPU model); the
+    CPU's bf16 units change only the precision it computes in (bf16 autocast, else fp32)."""
+    from cnnlab import device as device_module
+    from cnnlab.recipes import PROFILE_NAMES, RECIPES, resolve
+
+    reference = {(name, profile): resolve(name, profile, "cpu") for name in RECIPES for profile in PROFILE_NAMES}
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
     cpu = torch.device("cpu")
-    assert recipe_device(cpu) == key
-    assert amp_dtype(cpu) == (torch.bfloat16 if key != "cpu" else None)
+    native = amx or avx512_bf16
+    assert bf16_native(cpu) == native
+    assert amp_dtype(cpu) == (torch.bfloat16 if native else None)
+    assert precision_label(cpu) == ("bf16 autocast" if native else "fp32")
+    for (name, profile), expected in reference.items():
+        assert resolve(name, profile, "cpu") == expected, (name, profile)
+    assert not hasattr(device_module, "recipe_device") and not hasattr(device_module, "cpu_has_amx")
 
 
 def test_mixed_precision_only_where_the_device_computes_it_natively(monkeypatch):

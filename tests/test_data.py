@@ -57,11 +57,26 @@ def test_cifar_offline_download_error_says_how_to_use_local_data(monkeypatch, tm
 
 
 def test_default_source_is_cifar10_or_env(monkeypatch, folder_dataset):
-    from cnnlab.data import resolve_source
+    from cnnlab.runs import default_source, load_data
 
-    assert resolve_source(None) == "cifar10"
+    assert default_source() == "cifar10"
     monkeypatch.setenv("CNNLAB_SOURCE", str(folder_dataset))
-    assert load_dataset().classes == ["cat", "dog", "frog"]
+    assert default_source() == str(folder_dataset)
+    assert load_data(val_size=3).classes == ["cat", "dog", "frog"]
+
+
+def test_the_data_layer_reads_no_environment(monkeypatch, folder_dataset):
+    """`load_dataset` loads the source it is given: $CNNLAB_SOURCE and $CNNLAB_PROFILE are `runs.load_data`'s."""
+    import inspect
+
+    monkeypatch.setenv("CNNLAB_SOURCE", str(folder_dataset))
+    monkeypatch.setenv("CNNLAB_PROFILE", "smoke")
+    with pytest.raises(TypeError):
+        load_dataset()  # the source is required
+    assert "profile" not in inspect.signature(load_dataset).parameters
+    data = load_dataset("fake", val_size=0.1)
+    assert data.num_classes == 10 and (len(data.train), len(data.val), len(data.test)) == (540, 60, 200)
+    assert "profile" not in data.notes
 
 
 def test_folder_keeps_image_sizes_and_fix_size_stacks(folder_dataset):
@@ -123,15 +138,27 @@ def test_stratified_split_is_seeded_and_even():
 
 
 def test_train_fraction_and_profile_shrink_splits(monkeypatch):
+    from cnnlab.recipes import get_profile
+    from cnnlab.runs import load_data
+
     full = load_dataset("fake", val_size=0.1)
     small = load_dataset("fake", val_size=0.1, train_fraction=0.1)
     assert len(small.train) == pytest.approx(len(full.train) * 0.1, abs=10)
     assert torch.bincount(small.train.labels).min() >= 4
+    limited = load_dataset("fake", val_size=0.1, limits=(100, 20, 50))
+    assert (len(limited.train), len(limited.val), len(limited.test)) == (100, 20, 50)
+    assert torch.bincount(limited.train.labels).tolist() == [10] * 10  # stratified
+    smoke = load_data("fake", "smoke", val_size=0.1)
+    assert smoke.notes["profile"] == "smoke" and (len(smoke.train), len(smoke.val), len(smoke.test)) == (500, 60, 200)
     monkeypatch.setenv("CNNLAB_PROFILE", "smoke")
-    big = load_dataset("fake:10", val_size=0.1)
-    assert big.notes["profile"] == "smoke"
+    big = load_data("fake:10", val_size=0.1)
+    assert big.notes["profile"] == "smoke" and len(big.train) == 500
+    monkeypatch.delenv("CNNLAB_PROFILE")
+    assert get_profile().name == "full" and load_data("fake", val_size=0.1).notes["profile"] == "full"
     with pytest.raises(ValueError, match="unknown profile"):
-        load_dataset("fake", profile="huge")
+        get_profile("huge")
+    with pytest.raises(ValueError, match="unknown profile"):
+        load_data("fake", "huge")
 
 
 def test_channel_stats_match_direct_computation():

@@ -11,9 +11,10 @@ import torch
 
 from cnnlab import explain, plots, study
 from cnnlab.compare import confused_pairs_table, results_table
-from cnnlab.data import load_dataset
+from cnnlab.recipes import resolve
 from cnnlab.models import build_model
 from cnnlab.models.backbones import build_backbone
+from cnnlab.runs import load_data
 
 matplotlib.use("Agg")
 
@@ -22,8 +23,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_small_data_overrides_give_enough_steps_and_scale_the_lr():
+    recipe = resolve("fast", "full", "cpu").config
     big = study.small_data_overrides("fast", "full", 45_000)
-    assert big["batch_size"] == 256 and big["epochs"] == 11  # the recipe, untouched
+    assert (big["batch_size"], big["epochs"]) == (recipe.batch_size, recipe.epochs) == (256, 10)  # the recipe, untouched
     one_pct = study.small_data_overrides("fast", "full", 450)
     assert one_pct["batch_size"] == 32  # 450 // 64 = 7 steps an epoch would be too few
     assert one_pct["lr"] == pytest.approx(big["lr"] * 32 / 256)
@@ -33,7 +35,7 @@ def test_small_data_overrides_give_enough_steps_and_scale_the_lr():
 
 
 def test_runs_are_trained_once_then_read_back(tmp_path):
-    data = load_dataset("fake", profile="smoke")
+    data = load_data("fake", "smoke")
     first = study.scratch("tiny", "fast", data, tmp_path, "smoke", "cpu", epochs=1, progress=False)
     stamp = (tmp_path / "tiny" / "metrics.json").stat().st_mtime_ns
     again = study.scratch("tiny", "fast", data, tmp_path, "smoke", "cpu", epochs=1, progress=False)
@@ -42,7 +44,7 @@ def test_runs_are_trained_once_then_read_back(tmp_path):
 
 
 def test_data_size_study_trains_both_approaches_per_fraction(tmp_path):
-    data = load_dataset("fake", profile="smoke")
+    data = load_data("fake", "smoke")
     runs = tmp_path / "runs"
     table = study.data_size_study(data, runs, "smoke", "cpu", fractions=(0.2, 1.0), min_steps=10, progress=False)
     assert list(table["approach"]) == ["scratch", "transfer"] * 2
@@ -104,7 +106,7 @@ def test_confident_mistakes_and_examples():
 
 
 def test_saved_run_explains_itself(tmp_path):
-    data = load_dataset("fake", profile="smoke")
+    data = load_data("fake", "smoke")
     study.scratch("fast", "fast", data, tmp_path, "smoke", "cpu", epochs=1, progress=False)
     model, ckpt, preds = explain.load_run_model(tmp_path / "fast")
     assert torch.equal(preds["labels"], data.test.labels)

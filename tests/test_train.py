@@ -15,13 +15,18 @@ import pytest
 import torch
 
 from cnnlab import checkpoint
-from cnnlab.data import AugmentConfig, load_dataset
+from cnnlab.data import AugmentConfig, DataError, load_dataset
 from cnnlab.device import seed_everything
 from cnnlab.models import build_model
 from cnnlab.optim import Muon, orthogonalize
+from cnnlab.recipes import DEVICE_TYPES, PROFILE_NAMES, RECIPES, UNSET, resolve, value_for
+from cnnlab.runs import load_data, make_loaders
 from cnnlab.train import TrainConfig, epoch_image_size, fit, lr_factor, make_optimizer
 
 CPU = torch.device("cpu")
+
+# Batches of 16-64 small images gain nothing from a second thread, and on a busy CPU one more only waits.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _small_cfg(**kw) -> TrainConfig:
@@ -30,10 +35,18 @@ def _small_cfg(**kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
+def _fit(model, data, cfg: TrainConfig, out_dir, arch: str = "baseline", **kw) -> dict:
+    """`train.fit` on a dataset's image loaders, with the meta `runs.train_run` stores."""
+    train_loader, val_loader, _ = make_loaders(data, cfg, CPU)
+    meta = {"arch": arch, "arch_kwargs": kw.pop("arch_kwargs", {}), "classes": data.classes, "mean": list(data.mean),
+            "std": list(data.std), "image_size": cfg.image_size, "source": data.source}
+    return fit(model, train_loader, val_loader, cfg, out_dir, CPU, meta=meta, **{"progress": False, **kw})
+
+
 def test_fit_learns_and_writes_a_self_contained_checkpoint(tmp_path):
     data = load_dataset("fake", val_size=0.2)
     model = build_model("baseline", data.num_classes)
-    result = fit(model, data, _small_cfg(epochs=4), tmp_path, CPU, arch="baseline", progress=False)
+    result = _fit(model, data, _small_cfg(epochs=4), tmp_path)
     history = json.loads((tmp_path / "history.json").read_text())
     assert len(history) == 4 == result["epochs"]
     assert set(history[0]) >= {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds"}
@@ -48,8 +61,7 @@ def test_same_seed_same_result(tmp_path):
     runs = []
     for i in range(2):
         seed_everything(3)  # as train_run does before building the model
-        result = fit(build_model("baseline", 10), data, _small_cfg(epochs=2, seed=3), tmp_path / str(i), CPU,
-                     arch="baseline", progress=False)
+        result = _fit(build_model("baseline", 10), data, _small_cfg(epochs=2, seed=3), tmp_path / str(i))
         runs.append(result["history"][-1]["val_acc"])
     assert abs(runs[0] - runs[1]) <= 0.003
 
@@ -58,7 +70,7 @@ def test_a_time_budget_stops_training_and_anneals_the_lr_by_the_clock(tmp_path):
     data = load_dataset("fake", val_size=0.2)
     model = build_model("baseline", data.num_classes)
     cfg = _small_cfg(epochs=50, batch_size=16, schedule="linear", warmup=0.0, final_lr=0.1, time_budget=1.0)
-    result = fit(model, data, cfg, tmp_path, CPU, arch="baseline", progress=False)
+    result = _fit(model, data, cfg, tmp_path)
     history = json.loads((tmp_path / "history.json").read_text())
     assert result["epochs"] < 50 and 1.0 <= history[-1]["train_seconds"] < 5.0
     # a 50-epoch schedule would still be near its peak lr after 1 s; the clock schedule ends near final_lr
@@ -77,7 +89,7 @@ def test_the_schedules_follow_the_clock_only_when_it_runs_ahead_of_the_steps():
 def test_a_run_that_stops_early_ends_its_progress_bar_at_100_percent_with_the_reason(tmp_path, capsys):
     data = load_dataset("fake", val_size=0.2)
     cfg = _small_cfg(epochs=50, batch_size=16, time_budget=0.5)
-    result = fit(build_model("baseline", data.num_classes), data, cfg, tmp_path, CPU, arch="baseline")
+    result = _fit(build_model("baseline", data.num_classes), data, cfg, tmp_path, progress=True)
     done = result["epochs"]
     assert done < 50
     last = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
@@ -87,10 +99,11 @@ def test_a_run_that_stops_early_ends_its_progress_bar_at_100_percent_with_the_re
 
 def test_resume_refuses_a_different_config(tmp_path):
     data = load_dataset("fake", val_size=0.2)
-    fit(build_model("baseline", 10), data, _small_cfg(epochs=1), tmp_path, CPU, arch="baseline", progress=False)
-    with pytest.raises(ValueError, match="another configuration"):
-        fit(build_model("baseline", 10), data, _small_cfg(epochs=1, lr=0.5), tmp_path, CPU, arch="baseline",
-            progress=False)
+    _fit(build_model("baseline", 10), data, _small_cfg(epochs=1), tmp_path)
+    with pytest.raises(DataError, match="another configuration"):
+        _fit(build_model("baseline", 10), data, _small_cfg(epochs=1, lr=0.5), tmp_path)
+    with pytest.raises(DataError, match="another configuration"):  # same config, another network
+        _fit(build_model("fast", 10, widths=(8, 16, 16)), data, _small_cfg(epochs=1), tmp_path, arch="fast")
 
 
 def test_orthogonalize_flattens_the_spectrum():
@@ -116,28 +129,6 @@ def test_muon_orthogonalizes_in_bf16_only_where_the_device_computes_it(monkeypat
     assert make_optimizer(model, replace(cfg, amp=False)).ns_dtype == torch.float32
     monkeypatch.setattr(train_module, "amp_dtype", lambda device, enabled=True: None)  # an fp32-only CPU
     assert make_optimizer(model, cfg).ns_dtype == torch.float32
-
-
-@pytest.mark.parametrize("side", [3, 7])
-def test_small_map_convs_give_the_same_gradients_as_onednn(side, monkeypatch):
-    """`SmallMapConv3x3` (bf16 on a CPU, maps up to 8x8) must match torch's own conv backward."""
-    import cnnlab.models.scratch as scratch
-    torch.manual_seed(0)
-    conv = scratch.Conv(16, 24).to(memory_format=torch.channels_last)
-    x = torch.randn(8, 16, side, side).contiguous(memory_format=torch.channels_last).requires_grad_()
-    results = []
-    for limit in (scratch.SMALL_MAP_PIXELS, 0):  # the matmul path, then torch's conv everywhere
-        monkeypatch.setattr(scratch, "SMALL_MAP_PIXELS", limit)
-        conv.zero_grad()
-        x.grad = None
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            y = conv(x)
-        (y.float() ** 2).sum().backward()
-        results.append((y.float(), conv.weight.grad.clone(), x.grad.clone()))
-    (y1, gw1, gx1), (y0, gw0, gx0) = results
-    assert torch.equal(y1, y0) and torch.equal(gx1, gx0)
-    assert gw1.dtype == torch.float32 and gw1.shape == (24, 16, 3, 3)
-    assert torch.allclose(gw1, gw0, rtol=2e-2, atol=1e-2 * gw0.abs().max().item())
 
 
 def test_muon_steps_filters_at_fixed_norm_and_the_rest_exactly_as_sgd():
@@ -171,8 +162,8 @@ def test_muon_and_input_mixup_train_the_fast_net_and_resume(tmp_path):
     data = load_dataset("fake", val_size=0.2)
     cfg = _small_cfg(epochs=4, optimizer="muon", lr=0.05, momentum=0.85, muon_lr=0.05, mixup=0.2,
                      schedule="linear", warmup=0.2)
-    result = fit(build_model("fast", 10, widths=(16, 32, 32)), data, cfg, tmp_path, CPU, arch="fast",
-                 progress=False)
+    result = _fit(build_model("fast", 10, widths=(16, 32, 32)), data, cfg, tmp_path, arch="fast",
+                  arch_kwargs={"widths": (16, 32, 32)})
     assert max(h["val_acc"] for h in result["history"]) > 0.5  # chance is 0.1
     ckpt = checkpoint.load(tmp_path / "last.pth")
     opt = make_optimizer(build_model("fast", 10, widths=(16, 32, 32)), cfg)
@@ -211,7 +202,7 @@ def _wait_for_epochs(path: Path, n: int, proc: subprocess.Popen, timeout: float 
 def _start_training(tmp_path, epochs: int, wait_for: int):
     """A CLI training run in its own process, returned once `wait_for` epochs are on disk."""
     out = tmp_path / "run"
-    env = {**os.environ, "CNNLAB_HOME": str(tmp_path)}
+    env = {**os.environ, "CNNLAB_HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(_train_cmd(out, epochs), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     _wait_for_epochs(out / "history.json", wait_for, proc)
     return proc, out, env
@@ -257,14 +248,14 @@ def test_every_scratch_model_trains_on_cifar100_format_through_train_run(cifar_f
 
 
 def test_recipe_model_is_the_net_the_recipe_trains_on_this_profile():
-    from cnnlab.device import recipe_device
-    from cnnlab.models.scratch import RECIPES
-    from cnnlab.runs import recipe_config, recipe_model
+    from cnnlab.runs import recipe_model
 
     assert recipe_model("fast", 10, "smoke", "cpu").head.in_features == 128  # widths 32/128/128, not the default 256
-    _, hooks = recipe_config(RECIPES["fast"], "full", recipe_device(CPU))
-    assert recipe_model("fast", 100, "full", CPU).head.in_features == hooks["model_kwargs"]["widths"][-1]
+    widths = resolve("fast", "full", "cpu").model_kwargs["widths"]
+    assert recipe_model("fast", 100, "full", CPU).head.in_features == widths[-1] == 256
     assert recipe_model("baseline", 100, "full", CPU).head[-1].out_features == 100
+    with pytest.raises(DataError, match="unknown model 'frozen'"):  # a transfer strategy is not a scratch model
+        recipe_model("frozen", 10, "full", CPU)
 
 
 def test_cli_train_then_evaluate(tmp_path, capsys):
@@ -276,10 +267,18 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "fast" and metrics["epochs"] == 2 and metrics["profile"] == "smoke"
     assert metrics["precision"] in {"fp32", "bf16 autocast"}  # bf16 on CPUs with AMX / AVX512-BF16
+    trained = capsys.readouterr().out
+    assert trained.startswith("profile: smoke") and metrics["precision"] in trained and "metrics.json" in trained
+    before = {name: (out / name).read_bytes() for name in ("metrics.json", "test_logits.pt", "model.pth")}
     assert main(["evaluate", str(out)]) == 0
+    printed = capsys.readouterr().out
     evaluated = json.loads((out / "eval.json").read_text())
     assert evaluated["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
-    assert "precision" in capsys.readouterr().out
+    assert evaluated["epoch_of_best"] == metrics["epoch_of_best"]
+    logits = torch.load(out / "eval_logits.pt", weights_only=True)["logits"]
+    assert torch.allclose(logits, torch.load(out / "test_logits.pt", weights_only=True)["logits"], atol=1e-4)
+    assert {name: (out / name).read_bytes() for name in before} == before  # the run itself is untouched
+    assert "test accuracy" in printed and "eval.json" in printed
 
 
 def test_cli_time_budget_stops_a_run_by_the_clock(tmp_path):
@@ -293,46 +292,68 @@ def test_cli_time_budget_stops_a_run_by_the_clock(tmp_path):
 
 
 def test_recipes_pick_per_profile_values_and_take_overrides():
-    from cnnlab.runs import recipe_config
+    per_profile = {"quick": 0.08, "full": 0.04, "full@cuda": 0.24}
+    assert value_for(per_profile, "full") == value_for(per_profile, "full", "cpu") == 0.04
+    assert value_for(per_profile, "full", "cuda") == 0.24 and value_for(per_profile, "full", "mps") == 0.04
+    assert value_for(per_profile, "quick", "cuda") == 0.08  # only full has a CUDA entry
+    assert value_for(per_profile, "smoke") is UNSET  # not set for smoke: the recipe leaves the default
+    assert value_for(0.1, "full") == 0.1 and value_for({"crop_padding": 2}, "full") == {"crop_padding": 2}
 
-    recipe = {"lr": 0.1, "muon_lr": {"quick": 0.08, "full": 0.04}, "epochs": {"smoke": 1, "quick": 4, "full": 10},
-              "model_kwargs": {"quick": {"widths": (32, 128, 128)}}, "augment": {"crop_padding": 2}}
-    cfg, hooks = recipe_config(recipe, "full")
-    assert (cfg.muon_lr, cfg.epochs, cfg.augment.crop_padding, hooks) == (0.04, 10, 2, {})
-    cfg, hooks = recipe_config(recipe, "smoke")
-    assert cfg.muon_lr == TrainConfig().muon_lr and cfg.epochs == 1  # not set for smoke: the default
-    cfg, hooks = recipe_config(recipe, "quick", lr=0.2, model_kwargs={"widths": (8, 16, 16)})
-    assert cfg.lr == 0.2 and cfg.muon_lr == 0.08 and hooks["model_kwargs"] == {"widths": (8, 16, 16)}
-    with pytest.raises(ValueError, match="neither a TrainConfig field"):
-        recipe_config({"lr": 0.1, "warp": 9}, "quick")
+    cfg = resolve("fast", "full").config
+    assert (cfg.muon_lr, cfg.epochs, cfg.augment.crop_padding, cfg.epoch_image_sizes) == (0.08, 10, 2, (16, 24, 32))
+    smoke = resolve("fast", "smoke")
+    assert smoke.config.epoch_image_sizes == TrainConfig().epoch_image_sizes and smoke.config.epochs == 1
+    assert smoke.model_kwargs == {"widths": (32, 128, 128)} and smoke.init == "whitening" and smoke.transfer == {}
+    quick = resolve("fast", "quick", lr=0.2, epochs=None, model_kwargs={"widths": (8, 16, 16)})
+    assert quick.config.lr == 0.2 and quick.config.muon_lr == 0.08 and quick.config.epochs == 6  # None: the recipe's
+    assert quick.model_kwargs == {"widths": (8, 16, 16)}
+    with pytest.raises(ValueError, match="unknown recipe key 'warp'"):
+        resolve("fast", "quick", warp=9)
+    with pytest.raises(ValueError, match="unknown recipe 'airbench'"):
+        resolve("airbench", "quick")
 
 
-def test_recipes_pick_device_entries_on_that_device_only():
-    from cnnlab.models.scratch import RECIPES
-    from cnnlab.runs import recipe_config
+def test_resolved_recipes_differ_by_device_type_only_where_recipes_write_an_at_entry():
+    """`resolve(name, profile, "cuda")` differs from the CPU's recipe exactly in the keys that RECIPES writes
+    as "<profile>@cuda"; MPS, which has no entries of its own, trains the CPU's recipe."""
+    def flat(recipe):
+        return {**recipe.config.to_dict(), "model_kwargs": recipe.model_kwargs, "init": recipe.init, **recipe.transfer}
 
-    cpu, cpu_hooks = recipe_config(RECIPES["fast"], "full", "cpu")
-    gpu, gpu_hooks = recipe_config(RECIPES["fast"], "full", "cuda")
-    assert (cpu.batch_size, cpu_hooks["model_kwargs"]["widths"]) == (256, (48, 192, 192))
-    assert (gpu.batch_size, gpu.lr, gpu_hooks["model_kwargs"]["widths"]) == (1024, 1.5, (64, 256, 256))
-    assert (cpu.epochs, cpu.epoch_image_sizes) == (11, (16, 24, 32))  # progressive resizing on the CPU
-    assert (gpu.epochs, gpu.epoch_image_sizes) == (10, None)  # the GPU's own measured entry
-    quick_gpu, _ = recipe_config(RECIPES["fast"], "quick", "cuda")
-    assert quick_gpu.batch_size == 256  # only full has a GPU variant
-    assert recipe_config(RECIPES["fast"], "full", "mps")[0].batch_size == 256
-    assert recipe_config(RECIPES["fast"], "quick", "cpu-amx")[0].epochs == 6  # AMX CPUs: more epochs, same budget
-    assert recipe_config(RECIPES["fast"], "quick", "cpu")[0].epochs == 5
-    bf16, bf16_hooks = recipe_config(RECIPES["fast"], "full", "cpu-amx")  # AMX CPUs: airbench95's widths
-    assert (bf16.epochs, bf16.batch_size, bf16_hooks["model_kwargs"]["widths"]) == (11, 256, (128, 384, 384))
-    assert bf16.epoch_image_sizes == (16, 24, 32)  # progressive resizing as on other CPUs
-    # AVX512-BF16 without AMX: a third of AMX's speed on the wide net, so airbench94's widths
-    avx, avx_hooks = recipe_config(RECIPES["fast"], "full", "cpu-bf16")
-    assert (avx.epochs, avx_hooks["model_kwargs"]["widths"]) == (10, (64, 256, 256))
-    assert recipe_config(RECIPES["fast"], "quick", "cpu-bf16")[0].epochs == 6
-    # CPU profiles stop by the clock at their targets; a GPU runs its epochs
-    assert (cpu.time_budget, bf16.time_budget, avx.time_budget, gpu.time_budget) == (1200.0, 1200.0, 1200.0, None)
-    assert recipe_config(RECIPES["fast"], "quick", "cpu")[0].time_budget == 240.0
-    assert recipe_config(RECIPES["fast"], "smoke", "cpu")[0].time_budget is None
+    for name, raw in RECIPES.items():
+        for profile in PROFILE_NAMES:
+            cpu = flat(resolve(name, profile, "cpu"))
+            assert flat(resolve(name, profile, "mps")) == cpu, (name, profile)
+            cuda = flat(resolve(name, profile, "cuda"))
+            written = {k for k, v in raw.items() if isinstance(v, dict) and f"{profile}@cuda" in v}
+            assert {k for k in cpu if cpu[k] != cuda[k]} == written, (name, profile)
+    at_keys = [key for raw in RECIPES.values() for v in raw.values() if isinstance(v, dict) for key in v if "@" in key]
+    assert at_keys and all(k.split("@")[0] in PROFILE_NAMES and k.split("@")[1] in DEVICE_TYPES for k in at_keys)
+    cpu, gpu = resolve("fast", "full", "cpu"), resolve("fast", "full", "cuda")
+    assert (cpu.config.batch_size, cpu.config.lr, cpu.config.muon_lr) == (256, 0.375, 0.08)
+    assert (gpu.config.batch_size, gpu.config.lr, gpu.config.muon_lr) == (1024, 1.5, 0.24)
+    assert (cpu.config.epoch_image_sizes, gpu.config.epoch_image_sizes) == ((16, 24, 32), None)
+    assert cpu.config.epochs == gpu.config.epochs == 10 and cpu.model_kwargs == gpu.model_kwargs == {"widths": (64, 256, 256)}
+    assert resolve("fast", "quick", "cuda") == resolve("fast", "quick", "cpu")  # only full has GPU entries
+    for kind in ("cpu-amx", "cpu-bf16"):  # no CPU-model keys: the device type is all a recipe sees
+        with pytest.raises(ValueError, match="unknown device type"):
+            resolve("fast", "full", kind)
+
+
+def test_no_recipe_stops_by_the_clock():
+    """The same command and seed train the same number of epochs on every computer: no recipe sets a
+    time budget (or a pipeline budget); `--time-budget` is the user's own choice."""
+    import cnnlab.transfer as transfer
+
+    assert not any(key in raw for raw in RECIPES.values() for key in ("time_budget", "pipeline_budget"))
+    for name in RECIPES:
+        for profile in PROFILE_NAMES:
+            for device_type in DEVICE_TYPES:
+                for binary in (False, True):
+                    assert resolve(name, profile, device_type, binary=binary).config.time_budget is None
+    assert resolve("fast", "full", time_budget=30.0).config.time_budget == 30.0  # the user's override
+    with pytest.raises(ValueError, match="unknown recipe key 'pipeline_budget'"):
+        resolve("partial", "full", pipeline_budget=1800.0)
+    assert not hasattr(transfer, "training_budget")
 
 
 def test_fast_net_activation_is_a_choice_and_unknown_ones_are_refused():
@@ -350,7 +371,7 @@ def test_progressive_resizing_trains_small_early_epochs_and_validates_at_full_si
     sides = []  # (training mode, input side) of every forward pass
     model.register_forward_pre_hook(lambda m, args: sides.append((m.training, args[0].shape[-1])))
     cfg = _small_cfg(epochs=3, epoch_image_sizes=(16, 24))
-    fit(model, data, cfg, tmp_path, CPU, arch="fast", progress=False)
+    _fit(model, data, cfg, tmp_path, arch="fast", arch_kwargs={"widths": (8, 16, 16)})
     train_sides = [s for training, s in sides if training]
     steps = len(train_sides) // 3
     assert train_sides == [16] * steps + [24] * steps + [24] * steps  # the last entry holds for later epochs
@@ -385,7 +406,7 @@ def test_val_size_0_trains_a_fixed_schedule_on_every_image_and_keeps_its_last_ep
     assert main(["train", "--source", "fake", "--model", "fast", "--profile", "smoke", "--epochs", "2",
                  "--val-size", "0", "--out", str(out), "--device", "cpu"]) == 0
     metrics, history = json.loads((out / "metrics.json").read_text()), json.loads((out / "history.json").read_text())
-    assert metrics["val_images"] == 0 and metrics["train_images"] == len(load_dataset("fake", val_size=0, profile="smoke").train)
+    assert metrics["val_images"] == 0 and metrics["train_images"] == len(load_data("fake", "smoke", val_size=0).train)
     assert [h["val_acc"] for h in history] == [None, None] and metrics["epoch_of_best"] == 2
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     run = load_run(out)

@@ -12,21 +12,27 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import cnnlab.runs
+import cnnlab.train
+import cnnlab.transfer
 from cnnlab import checkpoint, paths
 from cnnlab.cli import main
-from cnnlab.data import BatchLoader, load_dataset
+from cnnlab.data import BatchLoader, DataError, load_dataset
+from cnnlab.evaluate import evaluate_saved
 from cnnlab.models import backbones as bb
 from cnnlab.models.backbones import build_backbone, set_trainable
-from cnnlab.runs import evaluate_saved
+from cnnlab.recipes import RECIPES, SCRATCH, STRATEGIES, resolve
+from cnnlab.runs import load_data
 from cnnlab.train import autocast
-from cnnlab.transfer import RECIPES, feature_key, recipe_config, training_budget, transfer_run
+from cnnlab.transfer import CachedBatches, CachedTop, feature_key, predict_cached, transfer_run
 
 from .conftest import make_folder
 
 FIT_ROW_KEYS = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds", "train_seconds"}
 RUN_KEYS = {"test_accuracy", "macro_f1", "per_class", "params", "size_mb", "images_per_second", "device", "source",
-            "profile", "epochs", "train_seconds", "confusion_matrix", "config", "best_val", "precision",
-            "train_images", "val_images", "test_images"}
+            "profile", "epochs", "train_seconds", "confusion_matrix", "config", "precision",
+            "train_images", "val_images", "test_images", "monitor", "val_acc_at_best", "val_loss_at_best",
+            "epoch_of_best"}
 SMALL = dict(profile="smoke", image_size=32, device="cpu", progress=False)
 
 
@@ -44,6 +50,8 @@ def test_frozen_writes_a_self_contained_run_learns_and_caches_features(tmp_path)
     assert set(history[0]) == FIT_ROW_KEYS and len(history) == m["epochs"] > 1
     assert set(m) >= RUN_KEYS | {"backbone", "strategy", "image_size", "feature_seconds"}
     assert m["backbone"] == "efficientnet_lite0" and m["strategy"] == "frozen" and m["image_size"] == 32
+    assert m["monitor"] == "val_loss" and 1 <= m["epoch_of_best"] <= m["epochs"]
+    assert m["val_loss_at_best"] == pytest.approx(min(h["val_loss"] for h in history))
     assert m["test_accuracy"] > 0.4  # 10 classes: chance is 0.1
     assert len(_features("pooled")) == 3 and m["feature_cache_hit"] is False  # train, val, test
 
@@ -58,7 +66,7 @@ def test_frozen_writes_a_self_contained_run_learns_and_caches_features(tmp_path)
     # model.pth alone rebuilds the model; run on images it predicts what the cached path predicted.
     model, ckpt = checkpoint.load_model(tmp_path / "a" / "model.pth")
     assert ckpt["arch"] == "efficientnet_lite0" and ckpt["mean"] == [0.5, 0.5, 0.5] and ckpt["image_size"] == 32
-    data = load_dataset("fake", profile="smoke")
+    data = load_data("fake", "smoke")
     loader = BatchLoader(data.test, 100, ckpt["mean"], ckpt["std"], image_size=ckpt["image_size"])
     with autocast(torch.device("cpu")):  # the precision the cached path ran in (bf16 on CPUs with bf16 units)
         logits = torch.cat([model(X) for X, _ in loader]).detach().float()
@@ -68,13 +76,102 @@ def test_frozen_writes_a_self_contained_run_learns_and_caches_features(tmp_path)
     assert evaluate_saved(tmp_path / "a", tta=None)["test_accuracy"] == pytest.approx(m["test_accuracy"], abs=0.01)
 
 
-def test_a_pipeline_budget_gives_training_what_feature_extraction_left(tmp_path):
-    assert training_budget(1800, 1000) == 800
-    assert training_budget(1800, 1000, cap=600) == 600
-    assert training_budget(1800, 2000) == 60  # extraction overran: still an epoch or so, never a negative budget
-    m = transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "b", unfreeze=2, epochs=1, pipeline_budget=3600.0,
-                     **SMALL)
-    assert m["config"]["time_budget"] == pytest.approx(3600.0 - m["feature_seconds"], abs=0.01)
+def test_cached_strategies_and_scratch_models_train_through_the_one_loop(tmp_path, monkeypatch):
+    """frozen and partial train `CachedTop` on `CachedBatches`, a scratch model trains on images: all
+    through `train.fit`, so their histories, checkpoints and metrics have the same shape."""
+    assert cnnlab.transfer.fit is cnnlab.train.fit and cnnlab.runs.fit is cnnlab.train.fit
+    assert not hasattr(cnnlab.transfer, "fit_cached")
+    calls, real_fit = [], cnnlab.train.fit
+
+    def spy(model, train_batches, val_batches, cfg, out_dir, device, **kwargs):
+        calls.append((type(model).__name__, type(train_batches).__name__, kwargs.get("save_last", True)))
+        return real_fit(model, train_batches, val_batches, cfg, out_dir, device, **kwargs)
+
+    monkeypatch.setattr(cnnlab.transfer, "fit", spy)
+    monkeypatch.setattr(cnnlab.runs, "fit", spy)
+    transfer_run("efficientnet_lite0", "frozen", "fake", tmp_path / "frozen", epochs=2, **SMALL)
+    transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "partial", unfreeze=2, epochs=1, **SMALL)
+    cnnlab.runs.train_run("baseline", "fake", tmp_path / "scratch", profile="smoke", epochs=1, device="cpu",
+                          progress=False)
+    assert calls == [("CachedTop", "CachedBatches", False),  # a head's epoch takes a second: no last.pth
+                     ("CachedTop", "CachedBatches", True), ("BaselineCNN", "BatchLoader", True)]
+    rows = {name: json.loads((tmp_path / name / "history.json").read_text()) for name in ("frozen", "partial", "scratch")}
+    assert all(set(r[0]) == FIT_ROW_KEYS for r in rows.values())
+    metrics = {name: json.loads((tmp_path / name / "metrics.json").read_text()) for name in rows}
+    shared = set(metrics["scratch"]) & set(metrics["frozen"])
+    assert shared >= RUN_KEYS and all(set(m) >= RUN_KEYS for m in metrics.values())
+    for name in rows:  # model.pth holds the whole network, not the trained top alone
+        model, ckpt = checkpoint.load_model(tmp_path / name / "model.pth")
+        assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10) and ckpt["epoch"] == metrics[name]["epoch_of_best"]
+    assert not (tmp_path / "frozen" / "last.pth").exists() and (tmp_path / "partial" / "last.pth").exists()
+
+
+def test_an_interrupted_partial_run_resumes_from_last_pth(tmp_path, monkeypatch, capsys):
+    """Partial epochs take minutes at full size: a run stopped after epoch 1 (Ctrl-C) resumes from
+    last.pth, and ends where the same run trained without a stop ends."""
+    args = dict(unfreeze=2, epochs=3, flip=True, mixup=0.2, **SMALL)  # flip and mixup draw random numbers too
+    # Extract the lower stages' activations first, so that every run below reads them from the cache
+    # (extraction leaves the network in channels-last layout, which moves the losses by ~1e-4).
+    transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "warm", **{**args, "epochs": 1})
+    straight = transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "straight", **args)
+
+    real_done = cnnlab.train.epoch_done
+
+    def ctrl_c_after_epoch_1(bar, row, state, cfg):
+        stop = real_done(bar, row, state, cfg)
+        if row["epoch"] == 1:
+            raise KeyboardInterrupt
+        return stop
+
+    monkeypatch.setattr(cnnlab.train, "epoch_done", ctrl_c_after_epoch_1)
+    stopped = transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "resumed", **args)
+    assert stopped["interrupted"] is True and stopped["epochs"] == 1
+    assert checkpoint.load(tmp_path / "resumed" / "last.pth")["state"]["epoch"] == 1
+    monkeypatch.setattr(cnnlab.train, "epoch_done", real_done)
+    capsys.readouterr()
+    resumed = transfer_run("efficientnet_lite0", "partial", "fake", tmp_path / "resumed", **args)
+    assert "after epoch 1 of 3" in capsys.readouterr().out
+    assert resumed["interrupted"] is False and resumed["epochs"] == straight["epochs"] == 3
+    assert resumed["feature_cache_hit"] is True  # the lower stages' activations are not recomputed either
+    history = {name: json.loads((tmp_path / name / "history.json").read_text()) for name in ("straight", "resumed")}
+    assert [h["epoch"] for h in history["resumed"]] == [1, 2, 3]
+    for a, b in zip(history["straight"], history["resumed"]):  # same weights, optimiser, data order and draws
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "lr"):
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-6), (a["epoch"], key)
+    assert resumed["test_accuracy"] == pytest.approx(straight["test_accuracy"], abs=0.01)
+
+
+def test_cached_batches_cover_each_item_once_and_resume_their_order():
+    cache = {"features": torch.arange(10.0).view(10, 1), "labels": torch.arange(10),
+             "flipped": -torch.arange(10.0).view(10, 1)}
+    batches = CachedBatches(cache, 4, torch.device("cpu"), shuffle=True, seed=1)
+    assert len(batches) == 2  # whole batches only while training
+    labels = torch.cat([y for _, y in batches])
+    assert len(labels) == 8 and len(set(labels.tolist())) == 8
+    state = batches.state_dict()
+    again = CachedBatches(cache, 4, torch.device("cpu"), shuffle=True, seed=99)
+    again.load_state_dict(state)
+    assert [y.tolist() for _, y in again] == [y.tolist() for _, y in batches]  # the next epoch's order
+    ordered = CachedBatches(cache, 4, torch.device("cpu"))
+    assert len(ordered) == 3 and torch.equal(torch.cat([y for _, y in ordered]), torch.arange(10))
+    flipping = CachedBatches(cache, 10, torch.device("cpu"), shuffle=True, flip=True, seed=0)
+    (h, y), = list(flipping)
+    assert all(v in (y[i].item(), -y[i].item()) for i, v in enumerate(h.view(-1).tolist()))
+    assert (h < 0).any() and (h > 0).any()  # some items come mirrored, some not
+
+
+def test_predict_cached_averages_the_mirrored_activations_with_tta():
+    net = build_backbone("efficientnet_lite0", 3, pretrained="none")
+    top = CachedTop(net, None).eval()
+    feats, mirrored = torch.randn(6, net.feature_dim), torch.randn(6, net.feature_dim)
+    cache = {"features": feats, "flipped": mirrored, "labels": torch.zeros(6, dtype=torch.long)}
+    cpu = torch.device("cpu")
+    plain = predict_cached(top, cache, cpu, amp=False)
+    with torch.no_grad():
+        assert torch.allclose(plain, net.logits(net.head(feats)), atol=1e-5)
+    both = predict_cached(top, cache, cpu, amp=False, tta=True)
+    assert torch.allclose(both, 0.5 * (plain + predict_cached(top, {**cache, "features": mirrored}, cpu, amp=False)))
+    assert torch.equal(predict_cached(top, {**cache, "flipped": None}, cpu, amp=False, tta=True), plain)
 
 
 def test_val_size_0_is_refused_by_early_stopping_recipes_and_trains_a_fixed_schedule(tmp_path, monkeypatch):
@@ -83,7 +180,8 @@ def test_val_size_0_is_refused_by_early_stopping_recipes_and_trains_a_fixed_sche
     fixed = {k: v for k, v in RECIPES["frozen"].items() if k not in ("early_stopping", "monitor")}
     monkeypatch.setitem(RECIPES, "frozen", fixed)
     m = transfer_run("efficientnet_lite0", "frozen", "fake", tmp_path / "b", val_size=0, epochs=2, **SMALL)
-    assert m["val_images"] == 0 and m["epoch_of_best"] == 2 and m["best_val"] is None
+    assert m["val_images"] == 0 and m["epoch_of_best"] == 2
+    assert m["val_acc_at_best"] is None and m["val_loss_at_best"] is None
     assert len(_features("pooled")) == 2  # train and test: nothing extracted for the empty split
     history = json.loads((tmp_path / "b" / "history.json").read_text())
     assert [h["val_acc"] for h in history] == [None, None]
@@ -189,30 +287,39 @@ def test_cli_missing_weights_is_a_clear_error(folder_dataset, monkeypatch, capsy
     assert code == 2 and "pip install" in err and "Traceback" not in err
 
 
+def _config_and_transfer(recipe):
+    return recipe.config, recipe.transfer
+
+
 def test_recipes_resolve_per_profile():
-    cfg, extra = recipe_config("frozen", "full")
+    recipe = resolve("frozen", "full")
+    cfg, extra = _config_and_transfer(recipe)
     assert cfg.image_size == 128 and extra["flip"] is False and cfg.tta is None and extra["head"] == "mlp"
-    assert recipe_config("frozen", "full", head="linear")[1]["head"] == "linear"
-    cfg, extra = recipe_config("partial", "full")
+    assert recipe.model_kwargs == {} and recipe.init is None
+    assert resolve("frozen", "full", head="linear").transfer["head"] == "linear"
+    cfg, extra = _config_and_transfer(resolve("partial", "full"))
     assert extra["flip"] is True and cfg.tta == "flip" and extra["head"] == "linear"
-    assert (cfg.image_size, cfg.time_budget, extra["backbone_lr_scale"]) == (128, 900.0, 0.1)  # fp32 CPUs
-    cfg, extra = recipe_config("partial", "full", device_type="cpu-bf16")  # 2x faster backbone: larger inputs
-    assert recipe_config("partial", "full", device_type="cpu-amx")[0].image_size == 192  # AMX: the bf16 entries
-    assert (cfg.image_size, cfg.time_budget, extra["backbone_lr_scale"]) == (192, None, 1.0)
-    assert extra["pipeline_budget"] == 1735.0 and recipe_config("partial", "full")[1]["pipeline_budget"] is None
-    assert recipe_config("partial", "smoke", device_type="cpu-bf16")[0].image_size == 64
-    cfg, extra = recipe_config("finetune", "full")
-    assert cfg.time_budget == 900.0 and cfg.channels_last and (cfg.image_size, extra["backbone_lr_scale"]) == (96, 0.1)
-    cfg, extra = recipe_config("finetune", "full", device_type="cuda")  # measured on an H100: see RECIPES
+    assert (cfg.image_size, cfg.epochs, cfg.time_budget, extra["backbone_lr_scale"]) == (192, 8, None, 1.0)
+    assert resolve("partial", "smoke").config.image_size == 64
+    cfg, extra = _config_and_transfer(resolve("finetune", "full"))
+    assert cfg.time_budget is None and cfg.channels_last and (cfg.image_size, cfg.epochs) == (96, 1)
+    assert (extra["backbone_lr_scale"], extra["drop_path"]) == (0.1, 0.0)  # no CPU entry: the default
+    cfg, extra = _config_and_transfer(resolve("finetune", "full", "cuda"))  # measured on an H100
     assert (cfg.image_size, cfg.epochs, cfg.batch_size, extra["backbone_lr_scale"]) == (224, 10, 128, 1.0)
     assert (extra["drop_path"], cfg.augment.cutout, cfg.augment.crop_padding) == (0.2, 8, 4)
-    assert recipe_config("finetune", "full")[1]["drop_path"] == 0.0  # the CPU's budgeted run: unmeasured there
-    cfg, extra = recipe_config("frozen", "quick")
+    cfg, extra = _config_and_transfer(resolve("frozen", "quick"))
     assert cfg.image_size == 64 and extra["flip"] is True and cfg.tta == "flip"
-    cfg, extra = recipe_config("partial", "full", unfreeze=3)
-    assert extra["unfreeze"] == 3 and cfg.schedule == "plateau" and cfg.grad_clip and cfg.time_budget
-    cfg, _ = recipe_config("finetune", "full", binary=True)
+    cfg, extra = _config_and_transfer(resolve("partial", "full", unfreeze=3))
+    assert extra["unfreeze"] == 3 and cfg.schedule == "plateau" and cfg.grad_clip
+    cfg = resolve("finetune", "full", binary=True).config
     assert (cfg.optimizer, cfg.lr, cfg.epochs, cfg.label_smoothing) == ("adam", 1e-3, 5, 0.0)
-    assert set(RECIPES) == {"frozen", "partial", "finetune"}
-    with pytest.raises(ValueError, match="strategy"):
-        recipe_config("thaw", "full")
+    frozen_binary = resolve("frozen", "full", binary=True).config  # cached strategies keep their own epochs
+    assert (frozen_binary.optimizer, frozen_binary.epochs, frozen_binary.label_smoothing) == ("adam", 100, 0.0)
+    assert STRATEGIES == ("frozen", "partial", "finetune") and SCRATCH == ("baseline", "residual", "fast")
+    assert {name: r["kind"] for name, r in RECIPES.items()} == {
+        "baseline": "scratch", "residual": "scratch", "fast": "scratch",
+        "frozen": "transfer", "partial": "transfer", "finetune": "transfer"}
+    with pytest.raises(ValueError, match="unknown recipe 'thaw'"):
+        resolve("thaw", "full")
+    with pytest.raises(DataError, match="unknown strategy 'thaw'"):
+        transfer_run("efficientnet_lite0", "thaw", "fake", **SMALL)

@@ -36,6 +36,10 @@ def _fraction(text: str) -> float:
 
 def _announce(args: argparse.Namespace) -> None:
     """Every command says which profile it runs, since the profile decides how long it takes."""
+    import os
+
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 speaks for all
+        return
     print(f"profile: {get_profile(args.profile).name} (--profile {'|'.join(PROFILE_NAMES)}; "
           f"default {DEFAULT_PROFILE})")
 
@@ -85,18 +89,48 @@ def _print_metrics(m: dict) -> None:
         print(f"trained {m['epochs']} epochs in {m['train_seconds']:.1f} s ({m['profile']} profile, {m['precision']})")
 
 
+def _with_params(args: argparse.Namespace, kwargs: dict) -> dict:
+    """`--params FILE`'s overrides (checked against the recipe) under the options given on the command line."""
+    if not args.params:
+        return kwargs
+    from .tune import load_params
+
+    params = load_params(args.params, args.strategy if args.backbone else args.model)
+    shown = ", ".join(f"{k}={v}" for k, v in params.items() if kwargs.get(k) is None)
+    print(f"params from {args.params}: {shown or '(all given on the command line)'}")
+    return {**kwargs, **{k: v for k, v in params.items() if kwargs.get(k) is None}}
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    from .tune import search
+
+    _announce(args)
+    if args.trials is None and args.timeout is None:
+        raise ValueError("say how long to search: --trials N and/or --timeout SECONDS")
+    result = search(args.study, model=args.model, backbone=args.backbone, strategy=args.strategy, trials=args.trials,
+                    timeout=args.timeout, out=args.out, profile=args.profile, source=args.source, seed=args.seed,
+                    pruner=args.pruner, epochs=args.epochs, device=args.device, val_size=_val_size(args.val_size),
+                    final=args.final)
+    if result["final"] is not None:
+        _print_metrics(result["final"])
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     _announce(args)
     common = dict(profile=args.profile, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
                   seed=args.seed, train_fraction=args.train_fraction, val_size=_val_size(args.val_size),
                   resume=not args.restart, time_budget=args.time_budget)
+    if args.backbone:
+        common.update(image_size=args.image_size, head=args.head, unfreeze=args.unfreeze, drop_path=args.drop_path)
+    common = _with_params(args, common)
     if args.backbone:  # transfer learning from a pretrained backbone
         from .transfer import transfer_run
 
         out = Path(args.out) if args.out else paths.runs_dir() / f"{args.backbone}-{args.strategy}"
-        metrics = transfer_run(args.backbone, args.strategy, args.source, out, image_size=args.image_size,
-                               pretrained=args.pretrained, binary=args.binary, head=args.head,
-                               unfreeze=args.unfreeze, drop_path=args.drop_path, **common)
+        metrics = transfer_run(args.backbone, args.strategy, args.source, out, pretrained=args.pretrained,
+                               binary=args.binary, **common)
+        if "rank" in metrics:  # a torchrun rank other than 0: rank 0 reports
+            return
         extra = f"   ROC-AUC {metrics['roc_auc']:.4f}" if metrics.get("roc_auc") is not None else ""
         print(f"{args.backbone} ({args.strategy}, {metrics['image_size']} px){extra}: features "
               f"{metrics['feature_seconds']:.1f} s{' (cached)' if metrics['feature_cache_hit'] else ''}")
@@ -105,6 +139,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
         out = Path(args.out) if args.out else paths.runs_dir() / args.model
         metrics = train_run(args.model, args.source, out, **common)
+        if "rank" in metrics:  # a torchrun rank other than 0: rank 0 reports
+            return
     _print_metrics(metrics)
     print(f"wrote {out / 'metrics.json'}")
 
@@ -144,11 +180,32 @@ def cmd_report(args: argparse.Namespace) -> None:
     if "CNNLAB_HOME" in os.environ:
         env["CNNLAB_HOME"] = os.environ["CNNLAB_HOME"]
     profile = get_profile(args.profile).name
-    out = build(profile, paths.PROJECT_ROOT / "notebooks", Path(args.report_dir or paths.report_dir()),
-                Path(args.slides_dir or paths.slides_dir()), meta, env_extra=env, runs_dir=paths.runs_dir() / profile)
+    out = build(profile, paths.PROJECT_ROOT / "notebooks", Path(args.report_dir or paths.report_dir(profile)),
+                Path(args.slides_dir or paths.slides_dir(profile)), meta, env_extra=env,
+                runs_dir=paths.runs_dir() / profile)
     for key in ("report", "slides", "pptx"):
         print(f"{key:<7} {out[key]}")
     print(f"notebooks ran in {out['meta']['wall_time_s']:.0f} s ({out['meta']['profile']} profile, {meta['device']})")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    """Top-k classes for photos (files or folders) through the run's own preprocessing and test-time views."""
+    import json
+
+    from .device import pick_device
+    from .predict import find_images, format_results, load_run, predict_files
+
+    run = load_run(args.run, pick_device(args.device))
+    results = predict_files(run, find_images(args.images), args.top_k, Path(args.cam) if args.cam else None)
+    print(json.dumps(results, indent=2) if args.json else format_results(results))
+    if args.cam and not args.json:
+        print(f"wrote {len(results)} Grad-CAM overlay(s) into {args.cam}")
+
+
+def cmd_app(args: argparse.Namespace) -> None:
+    from .app import serve
+
+    serve(args.runs, host=args.host, port=args.port, device=args.device)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,7 +242,28 @@ def build_parser() -> argparse.ArgumentParser:
                           help="new head (default: the strategy's recipe: mlp for frozen, else linear)")
     transfer.add_argument("--drop-path", type=float, default=None,
                           help="stochastic depth rate for Lite backbones (default: the recipe's; 0.2 for finetune on a GPU)")
+    train.add_argument("--params", default=None, metavar="FILE",
+                       help="JSON of recipe overrides, e.g. `cnnlab tune`'s <study>-best.json (options given here win)")
     train.set_defaults(func=cmd_train)
+
+    tune = sub.add_parser("tune", help="search a recipe's hyperparameters with Optuna (val accuracy; SQLite study)")
+    _add_data_args(tune)
+    which = tune.add_mutually_exclusive_group()
+    which.add_argument("--model", default=None, choices=SCRATCH, help="scratch model to tune (default fast)")
+    which.add_argument("--backbone", default=None, choices=BACKBONES, metavar="NAME", help="or a pretrained backbone")
+    tune.add_argument("--strategy", default="frozen", choices=STRATEGIES, help="with --backbone (default frozen)")
+    tune.add_argument("--study", required=True, help="study name; the same name continues it")
+    tune.add_argument("--trials", type=_positive_int, default=None, help="trials to run now")
+    tune.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+                      help="start no trial after this many seconds")
+    tune.add_argument("--out", default=None, help="default runs/tune: STUDY.db, STUDY-best.json, STUDY/trial-N/")
+    tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
+                      help="stop weak trials early on their per-epoch val accuracy (default median)")
+    tune.add_argument("--epochs", type=_positive_int, default=None, help="every trial's epochs (default: the recipe's)")
+    tune.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
+    tune.add_argument("--final", action=argparse.BooleanOptionalAction, default=True,
+                      help="then train once with the best params and report test accuracy (default on)")
+    tune.set_defaults(func=cmd_tune)
 
     ev = sub.add_parser("evaluate", help="re-evaluate a saved run on the test split")
     ev.add_argument("run", help="run folder holding model.pth")
@@ -196,9 +274,25 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="execute the notebooks and export report/, slides/ (HTML deck and .pptx)")
     _add_data_args(report)
     report.add_argument("--device", default=None)
-    report.add_argument("--report-dir", default=None, help="default: report/")
-    report.add_argument("--slides-dir", default=None, help="default: slides/")
+    report.add_argument("--report-dir", default=None, help="default: report/ for full, else build/PROFILE/report/")
+    report.add_argument("--slides-dir", default=None, help="default: slides/ for full, else build/PROFILE/slides/")
     report.set_defaults(func=cmd_report)
+
+    pred = sub.add_parser("predict", help="classify your own photos with a trained run (top-k, JSON, Grad-CAM)")
+    pred.add_argument("run", help="run folder holding model.pth")
+    pred.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders (searched recursively)")
+    pred.add_argument("--top-k", type=_positive_int, default=5, help="classes shown per image (default 5)")
+    pred.add_argument("--json", action="store_true", help="print one JSON list: {image, top: [{class, probability}]} each")
+    pred.add_argument("--cam", default=None, metavar="DIR", help="also write a Grad-CAM overlay PNG per image into DIR")
+    pred.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
+    pred.set_defaults(func=cmd_predict)
+
+    app = sub.add_parser("app", help="a local web page: drop a photo, compare runs' top-5 and Grad-CAM side by side")
+    app.add_argument("runs", nargs="+", metavar="RUN", help="run folders to compare (the first answers the /predict API)")
+    app.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    app.add_argument("--port", type=_positive_int, default=7860)
+    app.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
+    app.set_defaults(func=cmd_app)
     return parser
 
 
@@ -207,11 +301,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except (DataError, FileNotFoundError, WeightsUnavailableError, ValueError, RuntimeError) as err:
-        print(f"cnnlab: error: {err}", file=sys.stderr)
+        import os
+
+        if os.environ.get("RANK", "0") == "0":  # torchrun: one message, not one per rank
+            print(f"cnnlab: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cnnlab: interrupted", file=sys.stderr)
         return 130
+    finally:
+        from .distributed import cleanup
+
+        cleanup()
     return 0
 
 

@@ -25,9 +25,19 @@ def runs_dir() -> Path:
     return _root() / "runs"
 
 
-def report_dir() -> Path:
-    return _root() / "report"
+def tune_dir() -> Path:
+    """`cnnlab tune`'s default --out: <study>.db (Optuna's SQLite storage), <study>-best.json, <study>/trial-N."""
+    return runs_dir() / "tune"
 
 
-def slides_dir() -> Path:
-    return _root() / "slides"
+def report_dir(profile: str = "full") -> Path:
+    """Only a `full` run writes the committed report/; other profiles write build/<profile>/report."""
+    return _root() / "report" if profile == "full" else build_dir() / profile / "report"
+
+
+def slides_dir(profile: str = "full") -> Path:
+    return _root() / "slides" if profile == "full" else build_dir() / profile / "slides"
+
+
+def build_dir() -> Path:
+    return _root() / "build"

@@ -125,6 +125,46 @@ SCRATCH = tuple(name for name, r in RECIPES.items() if r["kind"] == "scratch")
 # Two classes: one logit (cross-entropy over [0, z] is BCE), no label smoothing; images train 5 epochs.
 BINARY = {"optimizer": "adam", "lr": 1e-3, "label_smoothing": 0.0, "epochs": {"smoke": 1, "quick": 1, "full": 5}}
 
+
+# --------------------------------------------------------------------------- search spaces
+# What `cnnlab tune` (cnnlab.tune) searches, per recipe: name -> ("log" | "float" | "int", low, high) or
+# ("categorical", [choices]). A name is a recipe key (a TrainConfig field or a TRANSFER_KEYS entry) or
+# "model_kwargs.<argument>" (an argument of the scratch model's constructor); a spec may be written per
+# profile / device like a recipe value. Only how the network *learns* is searched: epochs, widths and
+# image size are the budget, fixed by the profile -- with validation accuracy the only objective, a
+# search over them would simply pick the largest.
+def _gpu(cpu: Any, cuda: Any) -> dict:
+    """`cpu` on every profile, `cuda` for full on a CUDA GPU (where `fast` trains at batch 1024, lr x4)."""
+    return {"smoke": cpu, "quick": cpu, "full": cpu, "full@cuda": cuda}
+
+
+SEARCH_SPACES: dict[str, dict[str, Any]] = {
+    "baseline": {
+        "lr": ("log", 2e-4, 3e-3), "weight_decay": ("log", 1e-6, 1e-3), "label_smoothing": ("float", 0.0, 0.2),
+        "model_kwargs.dropouts": ("categorical", [(0.1, 0.2, 0.3), (0.25, 0.4, 0.5), (0.3, 0.5, 0.6)]),
+    },
+    "residual": {
+        "lr": ("log", 0.02, 0.3), "weight_decay": ("log", 1e-4, 2e-3), "label_smoothing": ("float", 0.0, 0.2),
+        "model_kwargs.head_dropout": ("float", 0.0, 0.5),
+    },
+    "fast": {
+        "lr": _gpu(("log", 0.1, 1.0), ("log", 0.4, 4.0)), "muon_lr": _gpu(("log", 0.02, 0.2), ("log", 0.06, 0.6)),
+        "weight_decay": ("log", 3e-4, 5e-3), "label_smoothing": ("float", 0.0, 0.3), "warmup": ("float", 0.1, 0.4),
+    },
+    "frozen": {
+        "lr": ("log", 1e-4, 1e-2), "weight_decay": ("log", 1e-6, 1e-2), "label_smoothing": ("float", 0.0, 0.2),
+        "head": ("categorical", ["linear", "mlp"]),
+    },
+    "partial": {  # every backbone has at least 5 stages; each `unfreeze` caches its own activations once
+        "lr": ("log", 1e-4, 3e-3), "backbone_lr_scale": ("log", 0.1, 1.0), "unfreeze": ("int", 1, 3),
+        "weight_decay": ("log", 1e-5, 1e-2), "label_smoothing": ("float", 0.0, 0.2),
+    },
+    "finetune": {
+        "lr": ("log", 1e-4, 3e-3), "backbone_lr_scale": ("log", 0.03, 1.0), "weight_decay": ("log", 1e-3, 0.1),
+        "label_smoothing": ("float", 0.0, 0.2),
+    },
+}
+
 UNSET = object()  # a per-profile value with no entry for this profile
 
 
@@ -188,5 +228,16 @@ def resolve(name: str, profile: str | None = None, device_type: str = "cpu", *, 
     return Recipe(name, TrainConfig(**values), model["model_kwargs"], model["init"], transfer)
 
 
-__all__ = ["BINARY", "DEFAULT_PROFILE", "PROFILES", "PROFILE_NAMES", "RECIPES", "Recipe", "SCRATCH", "STRATEGIES",
-           "get_profile", "resolve", "value_for"]
+def override_keys(name: str) -> set[str]:
+    """The keys a run of recipe `name` takes as overrides (a `--params` file's keys): TrainConfig
+    fields except `seed` (a run's own argument), plus MODEL_KEYS (scratch) or TRANSFER_KEYS (transfer)."""
+    from .train import TrainConfig
+
+    if name not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}")
+    extra = TRANSFER_KEYS if RECIPES[name]["kind"] == "transfer" else MODEL_KEYS
+    return {f.name for f in fields(TrainConfig)} - {"seed"} | extra
+
+
+__all__ = ["BINARY", "DEFAULT_PROFILE", "PROFILES", "PROFILE_NAMES", "RECIPES", "Recipe", "SCRATCH", "SEARCH_SPACES",
+           "STRATEGIES", "get_profile", "override_keys", "resolve", "value_for"]

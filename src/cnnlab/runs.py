@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from . import checkpoint, evaluate, paths
+from . import checkpoint, distributed, evaluate, paths
 from .data import BatchLoader, DataError, Dataset, load_dataset
 from .device import pick_device, precision_label, seed_everything
 from .models import build_model
@@ -74,13 +74,15 @@ def init_whitening(model: torch.nn.Module, data: Dataset, cfg: TrainConfig, devi
 def train_run(model_name: str = "fast", source: str | None = None, out: str | Path | None = None, *,
               profile: str | None = None, epochs: float | None = None, batch_size: int | None = None,
               device: str | None = None, seed: int = 0, data: Dataset | None = None, train_fraction: float | None = None,
-              val_size: int | float | None = None, resume: bool = True, progress: bool = True, **overrides) -> dict:
+              val_size: int | float | None = None, resume: bool = True, progress: bool = True, epoch_hook=None,
+              **overrides) -> dict:
     """Train a scratch model by name and write model.pth, history.json and metrics.json into `out`.
 
     `overrides` are recipe keys (TrainConfig fields, `model_kwargs`); `val_size` is the number (or
-    share) of validation images carved from the training images when `data` is not given."""
+    share) of validation images carved from the training images when `data` is not given;
+    `epoch_hook(row)` goes to `train.fit` (a hyperparameter search reports and prunes through it)."""
     prof = get_profile(profile)
-    dev = pick_device(device)
+    dev = distributed.setup(device) or pick_device(device)  # under torchrun: this rank's device
     recipe = scratch_recipe(model_name, prof.name, dev, epochs=epochs, batch_size=batch_size, seed=seed, **overrides)
     cfg = recipe.config
     seed_everything(seed)
@@ -96,10 +98,14 @@ def train_run(model_name: str = "fast", source: str | None = None, out: str | Pa
         init_whitening(model, data, cfg, dev)
     train_loader, val_loader, test_loader = make_loaders(data, cfg, dev)
     meta = {"arch": model_name, "arch_kwargs": recipe.model_kwargs, "classes": data.classes, "mean": list(data.mean),
-            "std": list(data.std), "image_size": cfg.image_size, "source": data.source, "data": dict(data.notes)}
+            "std": list(data.std), "image_size": cfg.image_size, "source": data.source, "data": dict(data.notes),
+            "stored_side": int(data.train.images.shape[-1])}  # the side photos are cropped to before image_size
     t0 = time.perf_counter()
-    result = fit(model, train_loader, val_loader, cfg, out, dev, meta=meta, resume=resume, progress=progress)
+    result = fit(model, train_loader, val_loader, cfg, out, dev, meta=meta, resume=resume, progress=progress,
+                 epoch_hook=epoch_hook)
     wall = time.perf_counter() - t0
+    if not distributed.is_main():  # rank 0 tests the model and writes metrics.json
+        return {"rank": distributed.rank(), "epochs": result["epochs"]}
     best = checkpoint.load(out / "model.pth")
     model.load_state_dict(best["state_dict"])
     t_eval = time.perf_counter()
@@ -119,6 +125,7 @@ def run_summary(result: dict, best: dict, profile: str, seed: int, device: torch
     return {"profile": profile, "seed": seed, "epochs": result["epochs"], "precision": precision_label(device, cfg.amp),
             "train_seconds": round(result["train_seconds"], 2), "eval_seconds": round(eval_seconds, 2),
             "fit_wall_seconds": round(wall, 2), "interrupted": result["interrupted"],
+            "world_size": distributed.world_size(),  # processes that trained it (torchrun), 1 alone
             "monitor": cfg.monitor, "val_acc_at_best": best.get("val_acc"), "val_loss_at_best": best.get("val_loss"),
             "epoch_of_best": best.get("epoch"), "config": cfg.to_dict()}
 

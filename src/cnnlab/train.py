@@ -14,13 +14,14 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .data import AugmentConfig, DataError
 from .device import amp_dtype, synchronize
 from .optim import NS_STEPS, Muon
@@ -260,13 +261,15 @@ def validate(model: nn.Module, batches) -> tuple[float | None, float | None]:
 
 
 def fit(model: nn.Module, train_batches, val_batches, cfg: TrainConfig, out_dir: Path, device: torch.device, *,
-        meta: dict, resume: bool = True, save_last: bool = True, progress: bool = True) -> dict:
+        meta: dict, resume: bool = True, save_last: bool = True, progress: bool = True,
+        epoch_hook: Callable[[dict], None] | None = None) -> dict:
     """Train, keep the best weights in `model.pth` and the resume state in `last.pth` (each epoch).
 
     `train_batches` yields (inputs, labels) on `device` and has `__len__`, `state_dict()` and
     `load_state_dict()`; `val_batches` (or None) yields them in a fixed order and has `.labels`.
     `meta` (arch, classes, normalisation, ...) is stored with the weights; `save_last=False` skips
-    last.pth for runs whose epochs take a second. With an empty validation split the schedule must
+    last.pth for runs whose epochs take a second. `epoch_hook(row)` sees each epoch's history row
+    after it is saved (e.g. a hyperparameter search pruning a weak trial by raising). With an empty validation split the schedule must
     be fixed; each epoch's weights then replace model.pth and history's val_* entries are None.
     """
     n_val = 0 if val_batches is None else len(val_batches.labels)
@@ -290,7 +293,14 @@ def fit(model: nn.Module, train_batches, val_batches, cfg: TrainConfig, out_dir:
     # Lookahead (airbench): a slow copy of the float tensors that the fast weights are pulled back to.
     slow = ({k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
             if cfg.lookahead_every else None)
-    forward = torch.compile(model) if cfg.compile else model
+    forward = model
+    if distributed.world_size() > 1:  # torchrun: gradients averaged across ranks in backward
+        # find_unused_parameters: a model may freeze a tensor between epochs (FastNet's whitening bias)
+        forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                                      find_unused_parameters=hasattr(model, "on_epoch_start"))
+    forward = torch.compile(forward) if cfg.compile else forward
+    main = distributed.is_main()  # only rank 0 writes files and shows progress
+    progress = progress and main
     meta = {**meta, "config": cfg.to_dict()}
     state = new_state()
 
@@ -342,6 +352,7 @@ def fit(model: nn.Module, train_batches, val_batches, cfg: TrainConfig, out_dir:
                     factor = lr_factor(at, total_steps, cfg)
                     for g in optimizer.param_groups:
                         g["lr"] = cfg.lr * g["lr_scale"] * factor
+                X, y = distributed.shard(X, y)  # this rank's slice of the global batch (all of it alone)
                 perm = None
                 if cfg.mixup:  # input mixup: blend pairs of inputs, and their losses with the same weight
                     X, perm, lam = mixup(X, cfg.mixup)
@@ -384,26 +395,30 @@ def fit(model: nn.Module, train_batches, val_batches, cfg: TrainConfig, out_dir:
                    "train_seconds": state["train_seconds"]}
             if cfg.epoch_image_sizes:  # the side this epoch trained at: explains jumps in the curves
                 row["image_size"] = train_batches.image_size
-            if record_epoch(state, row, cfg, plateau):
+            if record_epoch(state, row, cfg, plateau) and main:
                 checkpoint.save_atomic({**meta, "state_dict": best_so_far().state_dict(), "epoch": epoch + 1,
                                         "val_acc": val_acc, "val_loss": val_loss}, out_dir / "model.pth")
             # --------------------------------------------------------------- checkpoint
-            if save_last:
+            if save_last and main:
                 checkpoint.save_atomic({"meta": meta, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                         "plateau": plateau.state_dict(), "loader": train_batches.state_dict(),
                                         "torch_rng": torch.get_rng_state(), "state": state,
                                         "ema": ema.state_dict() if ema is not None else None, "slow": slow}, last_path)
-            checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
+            if main:
+                checkpoint.write_json_atomic(state["history"], out_dir / "history.json")
+            if epoch_hook is not None:
+                epoch_hook(row)
             if epoch_done(epochs_bar, row, state, cfg):
                 break
     except KeyboardInterrupt:
         # The last finished epoch is already in last.pth and the best in model.pth; keep partial work too.
         interrupted = True
-        if not (out_dir / "model.pth").exists():
+        if main and not (out_dir / "model.pth").exists():
             checkpoint.save_atomic({**meta, "state_dict": best_so_far().state_dict(), "epoch": state["epoch"],
                                     "val_acc": None, "val_loss": None}, out_dir / "model.pth")
         print(f"\ninterrupted: checkpoints are in {out_dir}; run the same command again to resume")
     finally:
         epochs_bar.close()
+    distributed.barrier()  # rank 0's model.pth is on disk before any rank reads it
     return {"history": state["history"], "train_seconds": state["train_seconds"], "epochs": state["epoch"],
             "best": state["best"], "interrupted": interrupted}

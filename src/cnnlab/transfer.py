@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import checkpoint, evaluate, paths
+from . import checkpoint, distributed, evaluate, paths
 from .data import BatchLoader, DataError, Dataset, Split, fix_size
 from .device import pick_device, precision_label, seed_everything
 from .evaluate import predict_logits
@@ -200,13 +200,18 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
                  pretrained: str = "imagenet", binary: bool = False, epochs: float | None = None,
                  batch_size: int | None = None, device: str | None = None, seed: int = 0, data: Dataset | None = None,
                  train_fraction: float | None = None, val_size: int | float | None = None, head: str | None = None,
-                 unfreeze: int | None = None, resume: bool = True, progress: bool = True, **overrides) -> dict:
+                 unfreeze: int | None = None, resume: bool = True, progress: bool = True, epoch_hook=None,
+                 **overrides) -> dict:
     """Train `backbone` + a new head with `strategy`; write model.pth, history.json, metrics.json into `out`.
-    `val_size`: validation images (or share) carved from the training images when `data` is not given."""
+    `val_size`: validation images (or share) carved from the training images when `data` is not given;
+    `epoch_hook(row)` goes to `train.fit` (a hyperparameter search reports and prunes through it)."""
     if strategy not in STRATEGIES:
         raise DataError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
     prof = get_profile(profile)
-    dev = pick_device(device)
+    dev = distributed.setup(device) or pick_device(device)  # under torchrun: this rank's device
+    if distributed.world_size() > 1 and strategy != "finetune":
+        raise DataError(f"{strategy} trains a head on features cached once on one device; run it without torchrun "
+                        "(only --strategy finetune and the scratch models train data-parallel)")
     seed_everything(seed)
     t_start = time.perf_counter()
     recipe = resolve(strategy, prof.name, dev.type, binary=binary, epochs=epochs, batch_size=batch_size, seed=seed,
@@ -236,12 +241,16 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
     trainable = set_trainable(model, unfrozen)
     meta = {"arch": backbone, "arch_kwargs": arch_kwargs, "classes": data.classes, "mean": mean, "std": std,
             "image_size": cfg.image_size, "source": data.source, "data": dict(data.notes),
+            "stored_side": int(data.train.images.shape[-1]),  # CIFAR's 32 px, upsampled to image_size per batch
             "strategy": strategy, "unfreeze": unfrozen, "flip": extra["flip"]}
 
     feature_seconds, hit = 0.0, None
     if strategy == "finetune":
         train_loader, val_loader, test_loader = make_loaders(data, cfg, dev, mean, std)
-        result = fit(model, train_loader, val_loader, cfg, out, dev, meta=meta, resume=resume, progress=progress)
+        result = fit(model, train_loader, val_loader, cfg, out, dev, meta=meta, resume=resume, progress=progress,
+                     epoch_hook=epoch_hook)
+        if not distributed.is_main():  # rank 0 tests the model and writes metrics.json
+            return {"rank": distributed.rank(), "epochs": result["epochs"]}
         model.load_state_dict(checkpoint.load(out / "model.pth")["state_dict"])
         t_eval = time.perf_counter()
         logits = predict_logits(model.to(dev), test_loader, tta=cfg.tta)
@@ -260,7 +269,7 @@ def transfer_run(backbone: str = DEFAULT_BACKBONE, strategy: str = "frozen", sou
         val_batches = CachedBatches(cache["val"], 512, dev)
         # last.pth only where an epoch costs minutes (partial); a head's epoch on pooled features takes a second
         result = fit(top, train_batches, val_batches, replace(cfg, channels_last=False), out, dev, meta=meta,
-                     resume=resume, save_last=strategy == "partial", progress=progress)
+                     resume=resume, save_last=strategy == "partial", progress=progress, epoch_hook=epoch_hook)
         model.load_state_dict(checkpoint.load(out / "model.pth")["state_dict"])
         t_eval = time.perf_counter()
         logits = predict_cached(top, cache["test"], dev, amp=cfg.amp, tta=cfg.tta == "flip")

@@ -166,7 +166,7 @@ def download_cifar(name: str, root: Path) -> None:
         raise DataError(
             f"{name} is not under {root} and could not be downloaded ({err}). With no internet, point at "
             "local data instead: --source path/to/folder-or-archive (train/<class>/ and test/<class>/ images), "
-            "e.g. --source ../shared/data/cifar10-jpeg.tar.gz, or set CNNLAB_SOURCE to that path."
+            "e.g. --source ../shared/data/cifar10-png.tar.gz, or set CNNLAB_SOURCE to that path."
         ) from err
 
 

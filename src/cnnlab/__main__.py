@@ -1,0 +1,7 @@
+"""`python -m cnnlab ...` (and `torchrun ... -m cnnlab train ...`): the same command line as `cnnlab`."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
