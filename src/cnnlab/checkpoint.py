@@ -34,14 +34,25 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def load_model(path: Path, map_location: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a model from a `model.pth` alone: architecture, arguments and weights are all inside."""
+def load_model(path: Path, map_location: str | torch.device = "cpu", model: torch.nn.Module | None = None
+               ) -> tuple[torch.nn.Module, dict]:
+    """Rebuild a model from a `model.pth` alone: architecture, arguments and weights are all inside.
+
+    A run trained from a model object (`cnnlab.study.train`, arch "custom") stores its class's name but
+    not its code: build the class again and pass it as `model`, whose weights are then replaced."""
     from .models import build_model
 
     ckpt = load(path, map_location)
-    kwargs = dict(ckpt.get("arch_kwargs", {}))
-    if "pretrained" in kwargs:
-        kwargs["pretrained"] = "none"  # the weights come from the checkpoint, not a download
-    model = build_model(ckpt["arch"], len(ckpt["classes"]), **kwargs)
+    if model is None and ckpt.get("arch") == "custom":
+        cls = ckpt.get("arch_class", "the model class")
+        raise ValueError(f"{path} holds a {cls} built from a class of your own (trained with study.train / "
+                         f"runs.train_model), which cannot be rebuilt by name. Build it again, then load the weights: "
+                         f"model = {cls}(...); model.load_state_dict(cnnlab.checkpoint.load(path)['state_dict']), "
+                         f"or pass it: cnnlab.checkpoint.load_model(path, model={cls}(...))")
+    if model is None:
+        kwargs = dict(ckpt.get("arch_kwargs", {}))
+        if "pretrained" in kwargs:
+            kwargs["pretrained"] = "none"  # the weights come from the checkpoint, not a download
+        model = build_model(ckpt["arch"], len(ckpt["classes"]), **kwargs)
     model.load_state_dict(ckpt["state_dict"])
     return model.eval(), ckpt

@@ -27,6 +27,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a rate from 0 up to (not including) 1, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 < value <= 1:
@@ -56,8 +63,12 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def _val_size(value: float | None) -> int | float | None:
     """--val-size as load_dataset takes it: a count from 1 (and 0 for none), a share below 1."""
-    if value is not None and value < 0:
-        raise SystemExit(f"--val-size must be 0 or more, got {value:g}")
+    if value is not None and not value >= 0:
+        raise DataError(f"--val-size must be 0 or more, got {value:g}: give a number of images (e.g. 500), "
+                        "a share of the training images below 1 (e.g. 0.1), or 0 for no validation split")
+    if value is not None and value >= 1 and value != int(value):
+        raise DataError(f"--val-size {value:g} is neither a whole number of images nor a share below 1: "
+                        f"give e.g. {int(value)} or 0.1")
     return None if value is None else (int(value) if value >= 1 or value == 0 else value)
 
 
@@ -117,11 +128,18 @@ def cmd_tune(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     _announce(args)
+    if not args.backbone:
+        given = [flag for flag, value in (("--unfreeze", args.unfreeze), ("--head", args.head),
+                                          ("--drop-path", args.drop_path), ("--binary", args.binary or None))
+                 if value is not None]
+        if given:
+            raise DataError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a pretrained backbone: "
+                            f"add --backbone NAME, or drop {' and '.join(given)} to train the scratch model {args.model}")
     common = dict(profile=args.profile, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
                   seed=args.seed, train_fraction=args.train_fraction, val_size=_val_size(args.val_size),
-                  resume=not args.restart, time_budget=args.time_budget)
+                  resume=not args.restart, time_budget=args.time_budget, image_size=args.image_size)
     if args.backbone:
-        common.update(image_size=args.image_size, head=args.head, unfreeze=args.unfreeze, drop_path=args.drop_path)
+        common.update(head=args.head, unfreeze=args.unfreeze, drop_path=args.drop_path)
     common = _with_params(args, common)
     if args.backbone:  # transfer learning from a pretrained backbone
         from .transfer import transfer_run
@@ -233,14 +251,17 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"one of {', '.join(BACKBONES)}; efficientnet_lite0/1/2 need no download")
     transfer.add_argument("--strategy", default="frozen", choices=STRATEGIES,
                           help="frozen: head on cached features; partial: last --unfreeze stages too; finetune: all")
-    transfer.add_argument("--image-size", type=_positive_int, default=None, help="input size in px (default: the recipe's)")
+    train.add_argument("--image-size", type=_positive_int, default=None,
+                       help="input side in px. Default: CIFAR-sized images keep the recipe's size; photos (larger than "
+                            "64 px or of mixed sizes) go to a scratch model at 64 px and to a backbone at its native "
+                            "size (efficientnet_lite0 224, lite1 240, lite2 260)")
     transfer.add_argument("--pretrained", default="imagenet", choices=["imagenet", "none"],
                           help="none = same architecture from random weights (ablation)")
     transfer.add_argument("--binary", action="store_true", help="two classes: one logit, BCE loss, ROC-AUC reported")
     transfer.add_argument("--unfreeze", type=_positive_int, default=None, help="backbone stages to train (partial; default 2)")
     transfer.add_argument("--head", default=None, choices=["linear", "mlp"],
                           help="new head (default: the strategy's recipe: mlp for frozen, else linear)")
-    transfer.add_argument("--drop-path", type=float, default=None,
+    transfer.add_argument("--drop-path", type=_rate, default=None,
                           help="stochastic depth rate for Lite backbones (default: the recipe's; 0.2 for finetune on a GPU)")
     train.add_argument("--params", default=None, metavar="FILE",
                        help="JSON of recipe overrides, e.g. `cnnlab tune`'s <study>-best.json (options given here win)")

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
+
+
+def than(a: float, b: float, more: str, less: str, same: str = "about the same as", rel_tol: float = 0.02) -> str:
+    """How `a` compares with `b`, in words that follow the numbers (notebook 04's discussion).
+
+    `than(4.0, 4.6, "more", "fewer")` is "fewer than", `than(4.6, 4.0, "more", "fewer")` "more than",
+    and within `rel_tol` of each other `same`. A sentence built from it cannot contradict its numbers.
+    """
+    if math.isclose(a, b, rel_tol=rel_tol):
+        return same
+    return f"{more if a > b else less} than"
 
 
 def load_run(run_dir: str | Path) -> dict:

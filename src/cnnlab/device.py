@@ -13,7 +13,10 @@ def pick_device(preference: str | None = None) -> torch.device:
     """CUDA, then Apple MPS, then CPU; `preference` (or CNNLAB_DEVICE) overrides."""
     preference = preference or os.environ.get("CNNLAB_DEVICE") or "auto"
     if preference != "auto":
-        device = torch.device(preference)
+        try:
+            device = torch.device(preference)
+        except RuntimeError as err:
+            raise RuntimeError(f"unknown device {preference!r}: use --device auto, cpu, cuda (or cuda:N) or mps") from err
         if device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was asked for but torch sees no CUDA GPU; use --device cpu or auto")
         if device.type == "mps" and not torch.backends.mps.is_available():

@@ -124,28 +124,29 @@ def evaluate_saved(run_dir: str | Path, *, source: str | None = None, data=None,
     `tta="saved"` uses the run's own test-time augmentation, so `cnnlab evaluate RUN` reproduces its
     metrics.json. Writes nothing: the caller decides where results go (`with_logits` returns the logits too).
     """
-    from . import checkpoint
     from .data import BatchLoader, DataError, fix_size
     from .device import pick_device
+    from .predict import load_run
     from .runs import load_data
 
     run_dir = Path(run_dir)
     dev = device if isinstance(device, torch.device) else pick_device(device)
-    model, ckpt = checkpoint.load_model(run_dir / "model.pth")
+    run = load_run(run_dir, dev)  # a missing, truncated or foreign model.pth is a DataError that says so
+    model, ckpt = run.model, run.ckpt
     if data is None:
         notes = ckpt.get("data", {})
-        data = load_data(source or ckpt["source"], notes.get("profile"), seed=notes.get("seed", 0),
+        data = load_data(source or ckpt.get("source"), notes.get("profile"), seed=notes.get("seed", 0),
                          val_size=notes.get("val_size"), train_fraction=notes.get("train_fraction"))
     if data.classes != ckpt["classes"]:
         raise DataError(f"{run_dir} was trained on the classes {ckpt['classes']}, but {data.source} has "
                         f"{data.classes}: evaluate it on data with the same class folders")
-    cfg = ckpt["config"]
+    cfg = ckpt.get("config") or {}
     side = ckpt.get("image_size")
-    test = data.test if data.test.is_stacked else fix_size(data.test, side)  # mixed-size photos, as training stacked them
+    if ckpt.get("stored_side"):  # photos cropped to the side training stored them at (a no-op on CIFAR-sized data)
+        test = fix_size(data.test, int(ckpt["stored_side"]))
+    else:  # a checkpoint from before stored_side was recorded
+        test = data.test if data.test.is_stacked else fix_size(data.test, side)
     tta = cfg.get("tta") if tta == "saved" else tta
-    model = model.to(dev)
-    if cfg.get("channels_last", True):
-        model = model.to(memory_format=torch.channels_last)
     loader = BatchLoader(test, batch_size, ckpt["mean"], ckpt["std"], dev, image_size=side,
                          channels_last=cfg.get("channels_last", True))
     logits = predict_logits(model, loader, tta=tta)

@@ -63,6 +63,34 @@ def image_grid(images, labels, classes: list[str], per_class: int = 8, title: st
     return fig
 
 
+def captioned_images(images, captions: list[str], cols: int = 8, title: str = ""):
+    """uint8 (N, 3, H, W) images in a grid, each with its caption (notebook 03: what ImageNet sees)."""
+    rows = max(1, -(-len(images) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.9 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, captions):
+        ax.imshow(image.permute(1, 2, 0).numpy())
+        ax.set_title(caption, fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    plt.tight_layout(pad=0.3)
+    return fig
+
+
+def tradeoff(table, x: str = "pipeline s", y: str = "val acc", ax=None, title: str = ""):
+    """One labelled point per row of `table` (its index names it): accuracy against cost (notebook 03)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(table[x], table[y], "o")
+    for label, row in table.iterrows():
+        ax.annotate(str(label), (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.set(xlabel=x, ylabel=y, title=title)
+    ax.grid(alpha=0.3)
+    plt.tight_layout()
+    return ax
+
+
 def class_counts(summary: dict, ax=None):
     """Images per class and split as grouped bars, from `Dataset.summary()`."""
     import pandas as pd
@@ -75,14 +103,15 @@ def class_counts(summary: dict, ax=None):
 
 
 def augmentation_preview(images, variants: dict, seed: int = 0):
-    """The same images (rows) under each augmentation (columns); `variants` maps a name to a function."""
+    """The same images (rows) under each augmentation (columns); `variants` maps a name to a function
+    `(x, generator) -> x` of float images in [0, 1], or to such a batch already augmented."""
     import torch
 
     x = images.float() / 255
     fig, axes = plt.subplots(len(x), len(variants), figsize=(1.3 * len(variants), 1.3 * len(x)))
     axes = np.atleast_2d(axes)
     for j, (name, fn) in enumerate(variants.items()):
-        out = fn(x, torch.Generator().manual_seed(seed)).clamp(0, 1)
+        out = (fn(x, torch.Generator().manual_seed(seed)) if callable(fn) else fn.float()).clamp(0, 1)
         for i in range(len(x)):
             axes[i, j].imshow(out[i].permute(1, 2, 0).numpy())
             axes[i, j].axis("off")

@@ -1,7 +1,8 @@
 """Use a trained run on your own photos: `cnnlab predict RUN IMAGE_OR_FOLDER...` (and the web app).
 
 A photo goes through the run's own preprocessing, read from its `model.pth` alone: decoded with
-Pillow (EXIF orientation applied, RGB), shorter side resized to the side the training images were
+Pillow as training decodes a folder of photos (`data.readers.bound_image`: EXIF orientation applied,
+RGB, shorter side at most `PHOTO_MAX_SIDE`), shorter side resized to the side the training images were
 stored at and centre-cropped (`data.fix_size`, as folder photos are stacked for training), then
 the same `BatchLoader` resize and mean/std and the same test-time augmentation
 (`evaluate.predict_logits`) as the run's evaluation. So a prediction here is the one `cnnlab
@@ -16,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from . import checkpoint, evaluate
 from .data import BatchLoader, DataError, Split, fix_size
-from .data.readers import IMAGE_EXTENSIONS
+from .data.readers import IMAGE_EXTENSIONS, PHOTO_MAX_SIDE, bound_image
 
 CKPT_KEYS = ("arch", "classes", "mean", "std", "state_dict")
 # what torch.load raises for a damaged file or one it will not unpickle with weights_only
-LOAD_ERRORS = (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError)
+LOAD_ERRORS = (RuntimeError, pickle.UnpicklingError, EOFError, OSError, ValueError, KeyError, AttributeError, TypeError,
+               IndexError)  # IndexError: the weights-only unpickler on text ("pop from empty list")
 CAM_SIDE = 224  # Grad-CAM overlays are drawn at this size at least, so a 32-px input stays readable
 
 
@@ -72,6 +74,8 @@ def load_run(run: str | Path, device: torch.device | str = "cpu") -> Run:
     try:
         model, ckpt = checkpoint.load_model(path)
     except (RuntimeError, KeyError, ValueError, TypeError) as err:  # unknown arch, weights that do not fit it
+        if ckpt.get("arch") == "custom":  # a model object's run: load_model's message says how to rebuild it
+            raise DataError(str(err)) from err
         raise DataError(foreign) from err
     device = torch.device(device)
     model = model.to(device).eval()
@@ -99,11 +103,12 @@ def find_images(inputs: list[str | Path]) -> list[Path]:
 
 
 def decode(image: str | Path | Image.Image) -> torch.Tensor:
-    """A photo (path or PIL image) -> (3, H, W) uint8, upright by its EXIF orientation, in RGB."""
+    """A photo (path or PIL image) -> (3, H, W) uint8, upright by its EXIF orientation, in RGB, its shorter
+    side at most PHOTO_MAX_SIDE: decoded as training decodes a folder of photos (a JPEG at reduced scale,
+    so a batch of phone photos never sits in memory at 12 megapixels each)."""
     try:
         with (image if isinstance(image, Image.Image) else Image.open(image)) as img:
-            img.load()  # decode fully now, so a truncated file fails here and names itself
-            array = np.asarray(ImageOps.exif_transpose(img).convert("RGB"))
+            array = np.asarray(bound_image(img, PHOTO_MAX_SIDE))  # decodes fully: a truncated file fails here
     except UnidentifiedImageError as err:
         raise DataError(f"cannot read image {image}: not an image file (Pillow reads JPEG, PNG, WebP, ...)") from err
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:

@@ -52,6 +52,14 @@ def get_profile(name: str | None = None) -> Profile:
 # TRANSFER_KEYS (how a backbone is cut and cached). `kind` says which runner trains it.
 MODEL_KEYS = {"model_kwargs", "init"}
 TRANSFER_KEYS = {"flip", "unfreeze", "backbone_lr_scale", "head", "drop_path"}
+# `photo_image_size`: the side a run feeds *photos* at (images of mixed sizes, or larger than 64 px; see
+# `data.Dataset.holds_photos`) unless --image-size says otherwise. CIFAR-sized sources keep `image_size`,
+# which was tuned on 32-px images upsampled. The scratch nets are built for small images: 64 px keeps a
+# photo's shape readable at 4x CIFAR's pixels. A pretrained backbone sees photos at its "native" ImageNet
+# input size (`models.backbones.preprocessing`: Lite0 224, Lite1 240, Lite2 260 px), where its features
+# were learnt; photos are cached no larger than that (`data.readers.PHOTO_MAX_SIDE`).
+SIZE_KEYS = {"photo_image_size"}
+SCRATCH_PHOTO_SIDE = 64
 FINETUNE_AUGMENT = {"crop_padding": 4, "flip": True}  # at the stored size (32 px for CIFAR), before resizing
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -61,13 +69,13 @@ RECIPES: dict[str, dict[str, Any]] = {
         "epochs": {"smoke": 1, "quick": 4, "full": 15},
         "schedule": "plateau", "plateau_factor": 0.5, "plateau_patience": 3, "monitor": "val_acc",
         "early_stopping": 6, "label_smoothing": 0.0,
-        "augment": {"crop_padding": 4, "flip": True}, "tta": None,
+        "augment": {"crop_padding": 4, "flip": True}, "tta": None, "photo_image_size": SCRATCH_PHOTO_SIDE,
     },
     "residual": {
         "kind": "scratch", "optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
         "batch_size": 128, "epochs": {"smoke": 1, "quick": 4, "full": 30},
         "schedule": "onecycle", "warmup": 0.25, "label_smoothing": 0.1,
-        "augment": {"crop_padding": 4, "flip": True}, "tta": "flip",
+        "augment": {"crop_padding": 4, "flip": True}, "tta": "flip", "photo_image_size": SCRATCH_PHOTO_SIDE,
     },
     # airbench94-shaped: frozen whitening conv, Muon for conv filters and SGD-Nesterov for the rest
     # (airbench's lr 11.5 and wd 0.0153 "per 1024 examples" at momentum 0.85, rescaled to the mean loss
@@ -86,19 +94,19 @@ RECIPES: dict[str, dict[str, Any]] = {
         "label_smoothing": 0.2, "augment": {"crop_padding": 2, "flip": True, "alternate_flip": True},
         "init": "whitening",  # model.init_whitening(first 5,000 normalised training images) before training
         "lookahead_every": 5, "lookahead_decay": 0.95,
-        "tta": "flip_translate",
+        "tta": "flip_translate", "photo_image_size": SCRATCH_PHOTO_SIDE,  # progressive sizes scale with it
     },
     # Transfer: the backbone never changes, so its pooled features are extracted once and cached;
     # then an MLP head trains for many cheap epochs, early-stopped on the (tie-free) validation loss.
     "frozen": {
-        "kind": "transfer", "image_size": {"smoke": 64, "quick": 64, "full": 128},
+        "kind": "transfer", "image_size": {"smoke": 64, "quick": 64, "full": 128}, "photo_image_size": "native",
         "flip": {"smoke": False, "quick": True, "full": False},  # cached mirrored copies: flip aug + TTA
         "head": "mlp", "epochs": 100, "batch_size": 128, "optimizer": "adamw", "lr": 1e-3, "weight_decay": 1e-4,
         "schedule": "cosine", "warmup": 0.05, "label_smoothing": 0.1, "monitor": "val_loss", "early_stopping": 15,
     },
     # The last `unfreeze` stages train too, on cached activations of the frozen stages below them.
     "partial": {
-        "kind": "transfer", "image_size": {"smoke": 64, "quick": 64, "full": 192},
+        "kind": "transfer", "image_size": {"smoke": 64, "quick": 64, "full": 192}, "photo_image_size": "native",
         "unfreeze": 2, "flip": {"smoke": False, "quick": True, "full": True}, "head": "linear",
         "epochs": {"smoke": 3, "quick": 6, "full": 8}, "batch_size": 128, "optimizer": "adam", "lr": 1e-3,
         "backbone_lr_scale": 1.0, "weight_decay": 1e-3, "grad_clip": 1.0, "label_smoothing": 0.1,
@@ -109,6 +117,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # epoch at 96 px is the whole budget; on a CUDA GPU the published 224 px for 10 epochs.
     "finetune": {
         "kind": "transfer", "image_size": {"smoke": 64, "quick": 64, "full": 96, "full@cuda": 224},
+        "photo_image_size": "native",
         "epochs": {"smoke": 1, "quick": 1, "full": 1, "full@cuda": 10},
         "head": "linear", "batch_size": {"smoke": 64, "quick": 64, "full": 64, "full@cuda": 128},
         "optimizer": "adamw", "lr": 1e-3, "weight_decay": 0.01,
@@ -184,6 +193,7 @@ class Recipe:
     model_kwargs: dict
     init: str | None
     transfer: dict  # TRANSFER_KEYS -> value (empty for scratch models)
+    photo_image_size: int | str | None = None  # side for photos: px, or "native" (the backbone's); see SIZE_KEYS
 
 
 def resolve(name: str, profile: str | None = None, device_type: str = "cpu", *, binary: bool = False,
@@ -206,6 +216,7 @@ def resolve(name: str, profile: str | None = None, device_type: str = "cpu", *, 
     transfer = {"flip": False, "unfreeze": None, "backbone_lr_scale": 0.1, "head": "linear",
                 "drop_path": 0.0} if is_transfer else {}
     model: dict[str, Any] = {"model_kwargs": {}, "init": None}
+    photo_image_size = None
     items = [(k, value_for(v, profile, device_type)) for k, v in recipe.items()]
     items += [(k, v) for k, v in overrides.items() if v is not None]  # None: keep the recipe's value
     for key, value in items:
@@ -213,6 +224,8 @@ def resolve(name: str, profile: str | None = None, device_type: str = "cpu", *, 
             continue
         if key in TRANSFER_KEYS:
             transfer[key] = value
+        elif key in SIZE_KEYS:
+            photo_image_size = value
         elif key in MODEL_KEYS:
             model[key] = {**model[key], **value} if key == "model_kwargs" else value
         elif key == "augment":
@@ -220,12 +233,13 @@ def resolve(name: str, profile: str | None = None, device_type: str = "cpu", *, 
         elif key in known:
             values[key] = value
         else:
-            raise ValueError(f"unknown recipe key {key!r}: TrainConfig fields, {sorted(MODEL_KEYS | TRANSFER_KEYS)}")
+            raise ValueError(f"unknown recipe key {key!r}: TrainConfig fields, "
+                             f"{sorted(MODEL_KEYS | TRANSFER_KEYS | SIZE_KEYS)}")
     if is_transfer:
         values.setdefault("augment", AugmentConfig(crop_padding=0, flip=False))
         if name != "finetune" and transfer["flip"]:
             values["tta"] = "flip"  # mirrored test activations are cached beside the training copies
-    return Recipe(name, TrainConfig(**values), model["model_kwargs"], model["init"], transfer)
+    return Recipe(name, TrainConfig(**values), model["model_kwargs"], model["init"], transfer, photo_image_size)
 
 
 def override_keys(name: str) -> set[str]:
@@ -239,5 +253,5 @@ def override_keys(name: str) -> set[str]:
     return {f.name for f in fields(TrainConfig)} - {"seed"} | extra
 
 
-__all__ = ["BINARY", "DEFAULT_PROFILE", "PROFILES", "PROFILE_NAMES", "RECIPES", "Recipe", "SCRATCH", "SEARCH_SPACES",
-           "STRATEGIES", "get_profile", "override_keys", "resolve", "value_for"]
+__all__ = ["BINARY", "DEFAULT_PROFILE", "PROFILES", "PROFILE_NAMES", "RECIPES", "Recipe", "SCRATCH", "SCRATCH_PHOTO_SIDE",
+           "SEARCH_SPACES", "STRATEGIES", "get_profile", "override_keys", "resolve", "value_for"]

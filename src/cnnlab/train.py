@@ -307,8 +307,9 @@ def fit(model: nn.Module, train_batches, val_batches, cfg: TrainConfig, out_dir:
     last_path = out_dir / "last.pth"
     if resume and last_path.exists():
         ckpt = checkpoint.load(last_path, "cpu")
+        saved_key = ckpt["meta"].get("run_key", meta.get("run_key"))  # a model, data or seed change shows here
         if (ckpt["meta"]["config"] != meta["config"] or ckpt["meta"].get("arch") != meta.get("arch")
-                or ckpt["meta"].get("arch_kwargs") != meta.get("arch_kwargs")):
+                or ckpt["meta"].get("arch_kwargs") != meta.get("arch_kwargs") or saved_key != meta.get("run_key")):
             raise DataError(f"{last_path} was written with another configuration; use a new --out or --restart")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -326,7 +327,7 @@ def fit(model: nn.Module, train_batches, val_batches, cfg: TrainConfig, out_dir:
         return saved_module(ema.module if ema is not None else model)
 
     # Advanced by hand after each finished epoch (not iterated), so an early stop can end it at its true count.
-    epochs_bar = tqdm(desc=f"train {meta.get('arch', '')}".strip(), unit="epoch", disable=not progress,
+    epochs_bar = tqdm(desc=f"train {meta.get('arch_class') or meta.get('arch', '')}".strip(), unit="epoch", disable=not progress,
                       initial=state["epoch"], total=num_epochs)
     interrupted = False
     try:

@@ -21,9 +21,12 @@ from . import readers
 from .errors import DataError
 from .readers import RawData
 
-CACHE_VERSION = 1  # bump when the cached format changes
+CACHE_VERSION = 2  # bump when the cached format changes (2: photos capped to max_side, EXIF orientation applied)
 CIFAR_VAL_SIZE = 5000
 FOLDER_VAL_FRACTION = 0.1
+# Images up to this side are CIFAR-sized (CIFAR's 32 px, 64-px thumbnails): runs keep their recipes' sizes.
+# Larger ones, or images of mixed sizes, are photos: each runner then picks a side for its network.
+SMALL_IMAGE_SIDE = 64
 
 
 @dataclass
@@ -72,6 +75,19 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def holds_photos(self) -> bool:
+        """Photos rather than CIFAR-sized images: images of mixed sizes, or of one size that is not square
+        or is larger than SMALL_IMAGE_SIDE. A runner then stacks them at a side of its choosing."""
+        sizes = set()
+        for split in (self.train, self.val, self.test):
+            if len(split) == 0:
+                continue
+            if not split.is_stacked:
+                return True
+            sizes.add(tuple(split.images.shape[-2:]))
+        return len(sizes) > 1 or any(h != w or h > SMALL_IMAGE_SIDE for h, w in sizes)
 
     def summary(self) -> dict:
         """Counts per split and class, image sizes and stats, as plain data for printing or JSON."""
@@ -126,7 +142,11 @@ def subsample(split: Split, size: int | float | None, seed: int) -> Split:
 def channel_stats(split: Split) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Exact per-channel mean/std in [0, 1] from a 256-bin histogram (fast and no float copy of the set)."""
     hist = torch.zeros(3, 256, dtype=torch.float64)
-    images = [split.images] if split.is_stacked else split.images
+    if split.is_stacked:  # in chunks of ~16M pixels: the int64 copies bincount makes stay ~128 MB
+        per_chunk = max(1, 2**24 // max(1, split.images[0, 0].numel())) if len(split) else 1
+        images = list(split.images.split(per_chunk))
+    else:
+        images = split.images
     for img in images:
         flat = img.transpose(0, 1).reshape(3, -1) if img.dim() == 4 else img.reshape(3, -1)
         for c in range(3):
@@ -188,8 +208,11 @@ Limits = tuple[int | None, int | None, int | None]
 
 def load_dataset(source: str | os.PathLike, *, val_size: int | float | None = None, seed: int = 0,
                  train_fraction: float | None = None, limits: Limits | None = None,
-                 cache: bool = True, download: bool = True) -> Dataset:
+                 cache: bool = True, download: bool = True, max_side: int | None = readers.PHOTO_MAX_SIDE) -> Dataset:
     """Load a source (`cifar10`, `cifar100`, `fake`, a folder or a .tar/.tar.gz) as a `Dataset`.
+
+    Images of a folder or archive whose shorter side exceeds `max_side` (photos) are decoded straight
+    to that size, aspect kept (None keeps every pixel); smaller ones, CIFAR's included, as they are.
 
     The validation split is carved from the training images (stratified, seeded): 5,000 for
     CIFAR, 10 % otherwise, unless the source has its own val/ folder. The test split is only
@@ -221,9 +244,12 @@ def load_dataset(source: str | os.PathLike, *, val_size: int | float | None = No
         path = path.resolve()
         if path.is_file() and not readers.is_archive(path):
             raise DataError(f"{path} is a file but not a .tar/.tar.gz archive; give a folder or an archive.")
+        if max_side is not None and max_side < 1:
+            raise DataError(f"max_side must be at least 1 px (or None for no limit), got {max_side}")
         reader = readers.read_archive if path.is_file() else readers.read_folder
-        blob, cache_path = _load_raw("archive" if path.is_file() else "folder",
-                                     readers.file_fingerprint(readers.source_files(path)), lambda: reader(path), cache)
+        ident = {"files": readers.file_fingerprint(readers.source_files(path)), "max_side": max_side}
+        blob, cache_path = _load_raw("archive" if path.is_file() else "folder", ident,
+                                     lambda: reader(path, max_side), cache)
         name = path.name.split(".")[0]
     if val_size is None:  # CIFAR's customary 5,000 for CIFAR-sized training sets, else 10 %
         val_size = CIFAR_VAL_SIZE if len(blob["splits"]["train"]["labels"]) >= 50000 else FOLDER_VAL_FRACTION

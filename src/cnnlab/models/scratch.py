@@ -39,7 +39,10 @@ class BaselineCNN(nn.Module):
                                   nn.ReLU(inplace=True), nn.Dropout(0.5), nn.Linear(hidden, num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))  # features: (B, 128, 4, 4) for 32x32 inputs
+        x = self.features(x)  # (B, 128, 4, 4) for 32x32 inputs, the size the head was built for
+        if x.shape[-2:] != (4, 4):  # larger inputs (photos at 64 px: 8 x 8) are averaged down to it
+            x = F.adaptive_avg_pool2d(x, 4)
+        return self.head(x)
 
 
 # --------------------------------------------------------------------------------------------
