@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-SOLUTIONS = sorted((NOTEBOOK_DIR / "solutions").glob("*.ipynb"))  # the lessons with their exercises solved (test_solutions.py)
+SOLUTIONS = sorted((NOTEBOOK_DIR / "solutions").glob("*.ipynb"))  # the lessons with their exercises solved
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb")) + SOLUTIONS
 
 
