@@ -7,6 +7,7 @@ The committed notebooks stay free of outputs; executed copies carry their wall t
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -48,6 +49,22 @@ def kernel_env(profile: str, env_extra: Mapping[str, str] | None = None) -> dict
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # silences the debugger's frozen-modules warning
     env.update(env_extra or {})
     return env
+
+
+def git_commit(folder: Path) -> str:
+    """The checkout's short commit, with '+changes' when tracked files differ from it; '' outside git."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
+
+    try:
+        return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def commit_of(nb: nbformat.NotebookNode) -> str:
+    """The commit the notebook was executed at, as recorded by execute_notebooks ('' if unknown)."""
+    return str(nb.metadata.get(META_KEY, {}).get("commit", ""))
 
 
 def wall_time(nb: nbformat.NotebookNode) -> float:
@@ -104,7 +121,8 @@ def execute_notebook(
         nbformat.write(nb, out_path)
         raise NotebookExecutionError(path, index, _error_detail(cell, exc), out_path) from exc
     seconds = time.perf_counter() - t0
-    nb.metadata[META_KEY] = {"wall_time_s": round(seconds, 2), "profile": profile, "source_dir": str(path.parent)}
+    nb.metadata[META_KEY] = {"wall_time_s": round(seconds, 2), "profile": profile, "source_dir": str(path.parent),
+                             "commit": git_commit(path.parent)}
     progress_widgets_to_text(nb)  # the exports show finished bars, not empty widget boxes
     nbformat.write(nb, out_path)
     return out_path
