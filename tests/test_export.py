@@ -207,13 +207,13 @@ def real_export(tmp_path_factory):
     env = {"CNNLAB_HOME": SHARED_HOME or str(root / "home"), "CNNLAB_SOURCE": source}
     meta = {"data": f"{Path(source).name} (smoke)", "device": "cpu"}
     return build("smoke", paths.PROJECT_ROOT / "notebooks", root / "report", root / "slides", meta,
-                 env_extra=env, timeout=1800)
+                 env_extra=env, timeout=1800, runs_dir=Path(env["CNNLAB_HOME"]) / "runs" / "smoke")
 
 
 def test_real_notebooks_export_with_the_comparison_table_and_figures(real_export):
     executed = [p.name for p in real_export["executed"]]
     assert executed == sorted(p.name for p in (paths.PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    assert {"04_comparison.ipynb", "05_explainability.ipynb"} <= set(executed)
+    assert {"04_comparison.ipynb", "05_explainability.ipynb", "08_the_talk.ipynb"} <= set(executed)
     index = real_export["report"].read_text()
     _no_network(index)
     for name in executed:
@@ -222,21 +222,82 @@ def test_real_notebooks_export_with_the_comparison_table_and_figures(real_export
         _no_network(page)
     comparison = (real_export["report"].parent / "04_comparison.html").read_text()
     assert "<table" in comparison and "scratch · fast" in comparison and "transfer · frozen" in comparison
+
+
+def test_report_shows_no_stderr_or_machine_paths_and_its_index_gives_the_results(real_export):
+    report = real_export["report"].parent
+    root = str(paths.PROJECT_ROOT)
+    for page in report.glob("*.html"):
+        text = page.read_text()
+        assert 'data-mime-type="application/vnd.jupyter.stderr"' not in text, page.name
+        assert root not in text, f"{page.name} shows this machine's path {root}"
+    index = real_export["report"].read_text()
+    for part in ("Abstract", "Results", "Conclusion", "fast (scratch)", "Lite0 frozen", "data:image/png;base64,"):
+        assert part in index, part
+    assert 'href="../slides/cnnlab.html"' in index and 'href="../slides/cnnlab.pptx"' in index
+
+
+def test_the_deck_is_the_talk_with_notes_on_every_slide(real_export):
     deck = real_export["slides"].read_text()
     _no_network(deck)
-    assert "scratch · fast" in deck and "transfer · partial fine-tune" in deck
-    assert deck.count("data:image/png;base64,") >= 10
+    import lxml.html
+
+    slides = [s for s in lxml.html.fromstring(deck).iter("section") if not s.findall(".//section")]  # not the stacks
+    sections = len(slides)
+    assert 12 <= sections <= 18, sections
+    assert "The answer:" in deck and "fast (scratch)" in deck and "Lite0 partial" in deck
+    assert "scratch · baseline" not in deck  # the lessons' own slide cells stay out of the talk
+    assert all(s.find_class("notes") for s in slides)
 
 
-def test_real_pptx_holds_the_comparison_table(real_export):
+def test_the_deck_fits_every_slide_at_1280x720_in_chromium(real_export):
+    from .deck_check import chromium, measure_deck, problems
+
+    browser = chromium()
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    slides = measure_deck(real_export["slides"], browser)
+    assert 12 <= len(slides) <= 18
+    assert problems(slides) == []
+
+
+def test_real_pptx_has_titles_notes_and_readable_text(real_export):
     from pptx import Presentation
+    from pptx.util import Pt
 
     prs = Presentation(str(real_export["pptx"]))
-    cells = {c.text for slide in prs.slides for s in slide.shapes if s.has_table
-             for row in s.table.rows for c in row.cells}
-    assert {"scratch · fast", "transfer · frozen"} <= cells
-    pictures = sum(1 for slide in prs.slides for s in slide.shapes if s.shape_type == 13)  # MSO_SHAPE_TYPE.PICTURE
-    assert pictures >= 10
+    slides = list(prs.slides)
+    assert 12 <= len(slides) <= 18
+    html_deck = real_export["slides"].read_text()
+    for i, slide in enumerate(slides, start=1):
+        title = slide.shapes.title
+        assert title is not None and title.text.strip(), f"slide {i} has no title placeholder"
+        assert slide.has_notes_slide and slide.notes_slide.notes_text_frame.text.strip(), f"slide {i} has no notes"
+        sizes = [r.font.size for shape in slide.shapes if shape.has_text_frame
+                 for p in shape.text_frame.paragraphs for r in p.runs if r.font.size is not None]
+        sizes += [r.font.size for shape in slide.shapes if shape.has_table for row in shape.table.rows
+                  for c in row.cells for p in c.text_frame.paragraphs for r in p.runs if r.font.size is not None]
+        assert all(size >= Pt(12) for size in sizes), f"slide {i} has text under 12 pt"
+    cells = {c.text for slide in slides for s in slide.shapes if s.has_table for row in s.table.rows for c in row.cells}
+    assert {"fast (scratch)", "Lite0 frozen"} <= cells
+    pictures = sum(1 for slide in slides for s in slide.shapes if s.shape_type == 13)  # MSO_SHAPE_TYPE.PICTURE
+    assert pictures >= 8
+    assert slides[1].shapes.title.text.startswith("The answer:") and "The answer:" in html_deck
+
+
+def test_a_talk_notebook_is_the_deck_on_its_own(tmp_path):
+    from cnnlab.export.deck import deck_notebook
+
+    lesson = new_notebook(cells=[_cell(new_markdown_cell("# A lesson slide"), "slide")])
+    talk = new_notebook(cells=[_cell(new_markdown_cell("## The talk's slide"), "slide"),
+                               _cell(new_markdown_cell("What to say."), "notes")])
+    talk.metadata["cnnlab_deck"] = True
+    for name, nb in (("01_lesson.ipynb", lesson), ("08_talk.ipynb", talk)):
+        nbformat.write(nb, tmp_path / name)
+    deck = deck_notebook([tmp_path / "01_lesson.ipynb", tmp_path / "08_talk.ipynb"], {"subtitle": "the answer"})
+    text = [c.source for c in deck.cells]
+    assert not any("A lesson slide" in t for t in text) and any("The talk's slide" in t for t in text)
+    assert "the answer" in text[0] and 'class="notes"' in text[0]  # the title slide: subtitle and notes
 
 
 def test_runs_read_back_are_named_with_their_training_time(tmp_path):

@@ -200,7 +200,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     profile = get_profile(args.profile).name
     out = build(profile, paths.PROJECT_ROOT / "notebooks", Path(args.report_dir or paths.report_dir(profile)),
                 Path(args.slides_dir or paths.slides_dir(profile)), meta, env_extra=env,
-                runs_dir=paths.runs_dir() / profile)
+                runs_dir=paths.runs_dir() / profile, only=args.only)
     for key in ("report", "slides", "pptx"):
         print(f"{key:<7} {out[key]}")
     print(f"notebooks ran in {out['meta']['wall_time_s']:.0f} s ({out['meta']['profile']} profile, {meta['device']})")
@@ -296,6 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(report)
     report.add_argument("--device", default=None)
     report.add_argument("--report-dir", default=None, help="default: report/ for full, else build/PROFILE/report/")
+    report.add_argument("--only", nargs="+", default=(), metavar="NN",
+                        help="re-execute only these notebooks (e.g. 08) and export the others' executed copies as they are")
     report.add_argument("--slides-dir", default=None, help="default: slides/ for full, else build/PROFILE/slides/")
     report.set_defaults(func=cmd_report)
 

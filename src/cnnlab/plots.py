@@ -21,7 +21,7 @@ def learning_curves(histories: dict[str, list[dict]], axes=None):
             axes[1].plot(epochs, [h["val_acc"] for h in history], "-", color=colour, label=f"{name} val")
     axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
     axes[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    axes[1].legend(fontsize=8)
+    axes[1].legend(fontsize="small")
     plt.tight_layout()
     return axes
 
@@ -36,7 +36,7 @@ def confusion_matrix(confusion: list[list[int]], classes: list[str], normalize: 
         _, ax = plt.subplots(figsize=(size + 1, size))
     annotate = len(classes) <= 20
     sns.heatmap(cm, annot=annotate, fmt=".2f" if normalize else ".0f", cmap="Blues", square=True, cbar=False,
-                xticklabels=classes, yticklabels=classes, ax=ax, annot_kws={"size": 7})
+                xticklabels=classes, yticklabels=classes, ax=ax, annot_kws={"size": "x-small"})
     ax.set(xlabel="predicted", ylabel="true", title=title or ("row-normalised" if normalize else "counts"))
     return ax
 
@@ -56,7 +56,7 @@ def image_grid(images, labels, classes: list[str], per_class: int = 8, title: st
             ax.axis("off")
             if j < len(idx):
                 ax.imshow(images[idx[j]].permute(1, 2, 0).numpy())
-        axes[c, 0].text(-0.1, 0.5, classes[c], transform=axes[c, 0].transAxes, ha="right", va="center", fontsize=8)
+        axes[c, 0].text(-0.1, 0.5, classes[c], transform=axes[c, 0].transAxes, ha="right", va="center", fontsize="small")
     if title:
         fig.suptitle(title)
     plt.tight_layout(pad=0.1)
@@ -71,9 +71,9 @@ def captioned_images(images, captions: list[str], cols: int = 8, title: str = ""
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, captions):
         ax.imshow(image.permute(1, 2, 0).numpy())
-        ax.set_title(caption, fontsize=7)
+        ax.set_title(caption, fontsize="x-small")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize="medium")
     plt.tight_layout(pad=0.3)
     return fig
 
@@ -84,7 +84,7 @@ def tradeoff(table, x: str = "pipeline s", y: str = "val acc", ax=None, title: s
         _, ax = plt.subplots(figsize=(5.5, 3.8))
     ax.plot(table[x], table[y], "o")
     for label, row in table.iterrows():
-        ax.annotate(str(label), (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.annotate(str(label), (row[x], row[y]), textcoords="offset points", xytext=(5, 4), fontsize="small")
     ax.set(xlabel=x, ylabel=y, title=title)
     ax.grid(alpha=0.3)
     plt.tight_layout()
@@ -115,7 +115,7 @@ def augmentation_preview(images, variants: dict, seed: int = 0):
         for i in range(len(x)):
             axes[i, j].imshow(out[i].permute(1, 2, 0).numpy())
             axes[i, j].axis("off")
-        axes[0, j].set_title(name, fontsize=8)
+        axes[0, j].set_title(name, fontsize="small")
     plt.tight_layout(pad=0.2)
     return fig
 
@@ -138,7 +138,7 @@ def per_class_bars(table, ax=None, metric: str = "F1"):
     ax = table.plot.barh(figsize=(7, max(3.5, 0.45 * len(table))), ax=ax, width=0.8)
     ax.invert_yaxis()
     ax.set(xlabel=metric, xlim=(0, 1), title=f"per-class {metric}")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize="small", loc="lower right")
     plt.tight_layout()
     return ax
 
@@ -155,7 +155,7 @@ def data_size_curve(results, ax=None):
         ax.plot(group["train images"], group["test acc"], marker="o", label=approach)
         for _, r in group.iterrows():
             ax.annotate(f"{r['test acc']:.1%}", (r["train images"], r["test acc"]), textcoords="offset points",
-                        xytext=(4, 6), fontsize=8)
+                        xytext=(4, 6), fontsize="small")
     ax.set(xscale="log", xlabel="training images (log scale)", ylabel="test accuracy",
            title="accuracy against training-set size")
     ax.grid(alpha=0.3)
@@ -170,11 +170,11 @@ def gradcam_grid(images, overlays: dict, titles: list[str]):
     fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.75 * rows), squeeze=False)
     for j in range(n):
         axes[0, j].imshow(images[j].permute(1, 2, 0).numpy())
-        axes[0, j].set_title(titles[j], fontsize=7)
+        axes[0, j].set_title(titles[j], fontsize="x-small")
         for i, maps in enumerate(overlays.values(), start=1):
             axes[i, j].imshow(maps[j])
     for i, name in enumerate(["image", *overlays], start=0):
-        axes[i, 0].text(-0.08, 0.5, name, transform=axes[i, 0].transAxes, ha="right", va="center", fontsize=8)
+        axes[i, 0].text(-0.08, 0.5, name, transform=axes[i, 0].transAxes, ha="right", va="center", fontsize="small")
     for ax in axes.flat:
         ax.set(xticks=[], yticks=[])
     plt.tight_layout(pad=0.3)
@@ -189,9 +189,9 @@ def mistake_gallery(images, mistakes: list[dict], classes: list[str], cols: int 
         ax.axis("off")
     for ax, m in zip(axes.flat, mistakes):
         ax.imshow(images[m["index"]].permute(1, 2, 0).numpy())
-        ax.set_title(f"{classes[m['true']]} → {classes[m['pred']]}\n{m['prob']:.0%}", fontsize=7)
+        ax.set_title(f"{classes[m['true']]} → {classes[m['pred']]}\n{m['prob']:.0%}", fontsize="x-small")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize="medium")
     plt.tight_layout(pad=0.3, rect=(0, 0, 1, 0.94 if title else 1))
     return fig
 
@@ -218,6 +218,6 @@ def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax
            title="validation accuracy over time")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:  # empty when every run trained without a validation split
-        ax.legend(fontsize=8)
+        ax.legend(fontsize="small")
     plt.tight_layout()
     return ax

@@ -6,6 +6,7 @@ nbconvert's lab template does the rendering; a small template on top removes its
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 from nbconvert.preprocessors import TagRemovePreprocessor
 
+from .clean import read_for_readers
 from .meta import HEADER_CSS, format_seconds, header_html, title_of
 from .notebooks import source_dir, wall_time
 from .offline import strip_network_references
@@ -97,26 +99,62 @@ def _nav(pages: Sequence[Path], i: int) -> str:
     return f'<nav class="cnnlab-nav">{" ".join(links)}</nav>'
 
 
-def _index_html(meta: Mapping[str, Any], entries: Sequence[tuple[str, str, float]]) -> str:
+def _summary_html(meta: Mapping[str, Any], links: Mapping[str, str]) -> str:
+    """Abstract, headline table, key figure and conclusion from the talk's summary, with links to the decks."""
+    summary = meta.get("summary") or {}
+    deck_links = " · ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in links.items())
+    if not summary:
+        return f"<p>{deck_links}</p>" if deck_links else ""
+    rows = summary.get("headline") or []
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in (rows[0] if rows else {}))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r.values()) + "</tr>" for r in rows)
+    figure = ""
+    key = Path(summary.get("key_figure", ""))
+    if key.is_file():
+        data = base64.b64encode(key.read_bytes()).decode()
+        figure = (f'<figure><img src="data:image/png;base64,{data}" alt="test accuracy against training images">'
+                  f"<figcaption>Test accuracy against the number of training images (log scale), scratch and "
+                  f"transfer on the same validation and test images.</figcaption></figure>")
+    return f"""<h2>Abstract</h2>
+<p>{html.escape(summary.get('abstract', ''))}</p>
+<h2>Results</h2>
+<table class="headline"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+{figure}
+<h2>Conclusion</h2>
+<p>{html.escape(summary.get('conclusion', ''))}</p>
+<p class="decks">The talk: {deck_links}</p>
+<h2>The notebooks</h2>"""
+
+
+def _index_html(meta: Mapping[str, Any], entries: Sequence[tuple[str, str, float]],
+                links: Mapping[str, str] | None = None) -> str:
     # Hand-written: the index is not a notebook, so no nbconvert exporter applies.
     rows = "\n".join(
         f'<tr><td><a href="{html.escape(href)}">{html.escape(title)}</a></td>'
         f"<td>{html.escape(href)}</td><td class=\"num\">{format_seconds(seconds)}</td></tr>"
         for title, href, seconds in entries
     )
+    subtitle = f"<p class=\"subtitle\">{html.escape(str(meta['subtitle']))}</p>" if meta.get("subtitle") else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(title_of(meta))}</title>
 <style>{HEADER_CSS}
-body {{ font-family: system-ui, sans-serif; max-width: 900px; margin: 2em auto; padding: 0 1.5em; color: #1d2a3a; }}
-table {{ border-collapse: collapse; width: 100%; }}
+body {{ font-family: system-ui, sans-serif; max-width: 960px; margin: 2em auto; padding: 0 1.5em; color: #1d2a3a;
+  line-height: 1.5; }}
+table {{ border-collapse: collapse; width: 100%; margin: 0.5em 0 1em; }}
 th, td {{ text-align: left; padding: 0.45em 0.8em; border-bottom: 1px solid #dde3ea; }}
+thead th {{ border-bottom: 2px solid #3b6ea5; }}
 td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+table.headline td:not(:first-child), table.headline th:not(:first-child) {{ text-align: right; }}
+figure {{ margin: 1em 0; }} figure img {{ max-width: 100%; }} figcaption {{ color: #5a6b80; font-size: 0.9em; }}
+.subtitle {{ font-size: 1.2em; color: #3b4b5e; }}
 a {{ color: #3b6ea5; }}
 </style></head>
 <body>
 <h1>{html.escape(title_of(meta))}</h1>
+{subtitle}
 {header_html(meta)}
+{_summary_html(meta, links or {})}
 <table><thead><tr><th>Notebook</th><th>File</th><th class="num">Wall time</th></tr></thead>
 <tbody>
 {rows}
@@ -125,8 +163,11 @@ a {{ color: #3b6ea5; }}
 """
 
 
-def export_report(executed_notebooks: Iterable[Path], report_dir: Path, meta: Mapping[str, Any]) -> Path:
-    """Write <stem>.html per executed notebook and index.html; returns the index path."""
+def export_report(executed_notebooks: Iterable[Path], report_dir: Path, meta: Mapping[str, Any],
+                  links: Mapping[str, str] | None = None) -> Path:
+    """Write <stem>.html per executed notebook and index.html; returns the index path.
+
+    `links` (label -> href relative to the report) are the decks the index points to."""
     notebooks = [Path(p) for p in executed_notebooks]
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +175,7 @@ def export_report(executed_notebooks: Iterable[Path], report_dir: Path, meta: Ma
     exporter = report_exporter()
     entries: list[tuple[str, str, float]] = []
     for i, (src, page) in enumerate(zip(notebooks, pages)):
-        nb = nbformat.read(src, as_version=4)
+        nb = read_for_readers(src)
         resources = {
             "metadata": {"name": src.stem, "path": str(source_dir(nb, src.parent))},
             "cnnlab": {"css": REPORT_CSS, "header": header_html(meta), "nav": _nav(pages, i), "open_tag": OPEN_INPUT_TAG},
@@ -143,5 +184,5 @@ def export_report(executed_notebooks: Iterable[Path], report_dir: Path, meta: Ma
         page.write_text(strip_network_references(body), encoding="utf-8")
         entries.append((notebook_title(nb, src.stem), page.name, wall_time(nb)))
     index = report_dir / "index.html"
-    index.write_text(_index_html(meta, entries), encoding="utf-8")
+    index.write_text(_index_html(meta, entries, links), encoding="utf-8")
     return index

@@ -12,6 +12,7 @@ from typing import Any
 
 # Known keys first, in this order; any other key in `meta` follows under its own name.
 _LABELS = {
+    "commit": "Commit",
     "data": "Data",
     "device": "Device",
     "profile": "Profile",
@@ -19,7 +20,7 @@ _LABELS = {
     "wall_time_s": "Total wall time",
     "read_back": "Runs read back",
 }
-_HIDDEN = {"title", "subtitle"}
+_HIDDEN = {"title", "subtitle", "summary"}
 
 DEFAULT_TITLE = "CNN from scratch vs transfer learning"
 
@@ -56,6 +57,13 @@ def meta_items(meta: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def title_of(meta: Mapping[str, Any]) -> str:
     return str(meta.get("title") or DEFAULT_TITLE)
+
+
+def title_notes(meta: Mapping[str, Any]) -> str:
+    """The title slide's speaker notes: the answer, and where the numbers come from."""
+    facts = "; ".join(f"{label}: {value}" for label, value in meta_items(meta))
+    answer = f" The short answer: {meta['subtitle']}" if meta.get("subtitle") else ""
+    return f"Ask the question first and let the class guess.{answer} Where the numbers come from: {facts}."
 
 
 def header_html(meta: Mapping[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """PowerPoint deck (python-pptx) with the same slides as the reveal.js deck.
 
-Layouts are drawn on the blank layout because the default template's placeholders are
-positioned for 4:3 and the deck is 16:9.
+Every slide uses a layout with a title placeholder (Title Slide, Title Only), so outlines, screen
+readers and PowerPoint's own tools see real titles; the placeholders are moved to 16:9 positions.
+Speaker notes come from the deck's notes cells; no text is smaller than 12 pt.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pptx.enum.text import MSO_AUTO_SIZE, PP_ALIGN
 from pptx.util import Emu, Inches, Pt
 
 from .deck import deck_notebook
-from .meta import meta_items, title_of
+from .meta import meta_items, title_notes, title_of
 from .slide_model import Paragraph, Slide, slides_from_deck
 
 WIDTH, HEIGHT = Inches(13.333), Inches(7.5)
@@ -45,12 +46,22 @@ def _textbox(slide, left: int, top: int, width: int, height: int):
     return frame
 
 
+TITLE_ONLY, TITLE_SLIDE = 5, 0  # layouts of python-pptx's default template
+MIN_PT = 12
+
+
 def _title(slide, text: str) -> None:
-    frame = _textbox(slide, MARGIN, Inches(0.3), WIDTH - 2 * MARGIN, Inches(0.95))
+    """Fill the layout's title placeholder, moved to the 16:9 top band."""
+    shape = slide.shapes.title
+    shape.left, shape.top, shape.width, shape.height = MARGIN, Inches(0.25), WIDTH - 2 * MARGIN, Inches(1.0)
+    frame = shape.text_frame
+    frame.word_wrap = True
     frame.auto_size = MSO_AUTO_SIZE.TEXT_TO_FIT_SHAPE
-    run = frame.paragraphs[0].add_run()
-    run.text = text
-    run.font.size, run.font.bold, run.font.color.rgb = Pt(34), True, INK
+    frame.text = text
+    p = frame.paragraphs[0]
+    p.alignment = PP_ALIGN.LEFT
+    for run in p.runs:
+        run.font.size, run.font.bold, run.font.color.rgb = Pt(28 if len(text) < 70 else 24), True, INK
     bar = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, MARGIN, Inches(1.22), Inches(1.2), Inches(0.06))
     bar.fill.solid()
     bar.fill.fore_color.rgb = ACCENT
@@ -59,7 +70,7 @@ def _title(slide, text: str) -> None:
 
 def _text_size(paragraphs: list[Paragraph]) -> int:
     lines = sum(p.text.count("\n") + 1 + len(p.text) // 70 for p in paragraphs)
-    return 24 if lines <= 8 else 20 if lines <= 12 else 16 if lines <= 16 else 13
+    return 22 if lines <= 8 else 20 if lines <= 12 else 16 if lines <= 16 else 14
 
 
 def _paragraphs(slide, paragraphs: list[Paragraph], left: int, top: int, width: int, height: int) -> None:
@@ -74,7 +85,7 @@ def _paragraphs(slide, paragraphs: list[Paragraph], left: int, top: int, width: 
         run.text = prefix + para.text
         run.font.color.rgb = INK
         if para.monospace:
-            run.font.name, run.font.size = "Consolas", Pt(max(size - 6, 10))
+            run.font.name, run.font.size = "Consolas", Pt(max(size - 6, MIN_PT))
         else:
             run.font.size = Pt(size + 2 if para.heading else size)
             run.font.bold = para.heading
@@ -103,7 +114,7 @@ def _table(slide, df: pd.DataFrame, left: int, top: int, width: int, height: int
     n_rows, n_cols = len(body) + 1, max(len(header), 1)
     chars = [max([len(header[j])] + [len(r[j]) for r in body]) + 2 for j in range(n_cols)]
     # the largest font at which the rows fit the height and the widest cells fit the width unwrapped
-    font = max(8, min(22, int(Emu(height).pt / (n_rows * 1.9)), int(Emu(width).pt / (sum(chars) * 0.62))))
+    font = max(MIN_PT, min(22, int(Emu(height).pt / (n_rows * 1.9)), int(Emu(width).pt / (sum(chars) * 0.62))))
     natural = sum(chars) * Pt(font * 0.65)
     total = min(width, max(natural, Inches(2.2) * min(n_cols, 3)))
     row_h = Pt(font * 1.9)
@@ -137,35 +148,42 @@ def _visuals(slide, content: Slide, left: int, top: int, width: int, height: int
 
 
 def _title_slide(prs, meta: Mapping[str, Any]) -> None:
-    slide = prs.slides.add_slide(prs.slide_layouts[6])
-    frame = _textbox(slide, MARGIN, Inches(2.0), WIDTH - 2 * MARGIN, Inches(1.4))
-    p = frame.paragraphs[0]
-    p.alignment = PP_ALIGN.CENTER
-    run = p.add_run()
-    run.text = title_of(meta)
-    run.font.size, run.font.bold, run.font.color.rgb = Pt(40), True, INK
+    slide = prs.slides.add_slide(prs.slide_layouts[TITLE_SLIDE])
+    title, subtitle = slide.shapes.title, slide.placeholders[1]
+    title.left, title.top, title.width, title.height = MARGIN, Inches(0.9), WIDTH - 2 * MARGIN, Inches(1.5)
+    title.text_frame.word_wrap = True
+    title.text = title_of(meta)
+    for run in title.text_frame.paragraphs[0].runs:
+        run.font.size, run.font.bold, run.font.color.rgb = Pt(36), True, INK
+    subtitle.left, subtitle.top, subtitle.width, subtitle.height = Inches(1.0), Inches(2.45), WIDTH - Inches(2.0), Inches(1.3)
+    subtitle.text_frame.word_wrap = True
+    subtitle.text = str(meta.get("subtitle") or "")
+    for run in subtitle.text_frame.paragraphs[0].runs:
+        run.font.size, run.font.color.rgb = Pt(20), MUTED
     # A borderless two-column table keeps labels and values aligned even when a value wraps.
     items = meta_items(meta)
+    slide.notes_slide.notes_text_frame.text = title_notes(meta)
     if not items:
         return
-    shape = slide.shapes.add_table(len(items), 2, Inches(1.9), Inches(3.7), Inches(9.5), Inches(0.5) * len(items))
+    shape = slide.shapes.add_table(len(items), 2, Inches(1.4), Inches(3.95), Inches(10.5), Inches(0.42) * len(items))
     table = shape.table
     table.first_row = table.horz_banding = False
-    table.columns[0].width, table.columns[1].width = Inches(3.2), Inches(6.3)
+    table.columns[0].width, table.columns[1].width = Inches(2.6), Inches(7.9)
     for i, (label, value) in enumerate(items):
         for j, (text, align, color, bold) in enumerate(((label, PP_ALIGN.RIGHT, MUTED, False),
                                                         (value, PP_ALIGN.LEFT, INK, True))):
             cell = table.cell(i, j)
             cell.fill.background()
+            cell.margin_top = cell.margin_bottom = Pt(1)
             cell.text = text
             p = cell.text_frame.paragraphs[0]
             p.alignment = align
             for run in p.runs:
-                run.font.size, run.font.color.rgb, run.font.bold = Pt(22), color, bold
+                run.font.size, run.font.color.rgb, run.font.bold = Pt(15), color, bold
 
 
 def _content_slide(prs, content: Slide, fallback_title: str) -> None:
-    slide = prs.slides.add_slide(prs.slide_layouts[6])
+    slide = prs.slides.add_slide(prs.slide_layouts[TITLE_ONLY])
     _title(slide, content.title or fallback_title)
     width, height = WIDTH - 2 * MARGIN, BODY_BOTTOM - BODY_TOP
     wide = any(len(t.columns) > WIDE_TABLE_COLS for t in content.tables)

@@ -141,6 +141,18 @@ def _add_outputs(slide: Slide, outputs: list[nbformat.NotebookNode]) -> None:
                 slide.paragraphs.append(Paragraph(_truncate(data["text/plain"]), monospace=True))
 
 
+def _output_text(outputs: list[nbformat.NotebookNode]) -> str:
+    """A notes cell's displayed markdown or printed text, as plain text."""
+    parts = []
+    for out in outputs:
+        data = out.get("data", {})
+        if "text/markdown" in data:
+            parts.append(data["text/markdown"].strip())
+        elif out.get("output_type") == "stream" and out.get("name") == "stdout":
+            parts.append(out.get("text", "").strip())
+    return "\n\n".join(p for p in parts if p)
+
+
 def slides_from_deck(deck: nbformat.NotebookNode) -> list[Slide]:
     """Group the deck's cells into slides, with nbconvert's slide_type rules."""
     slides: list[Slide] = []
@@ -151,8 +163,8 @@ def slides_from_deck(deck: nbformat.NotebookNode) -> list[Slide]:
         slide = slides[-1]
         if slide.is_title:
             continue  # drawn from meta directly
-        if kind == "notes":
-            slide.notes.append(cell.source)
+        if kind == "notes":  # written in markdown, or computed by a code cell that displays markdown
+            slide.notes.append(cell.source if cell.cell_type == "markdown" else _output_text(cell.get("outputs", [])))
         elif cell.cell_type == "markdown":
             _add_markdown(slide, cell.source)
         elif cell.cell_type == "code":

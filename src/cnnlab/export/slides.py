@@ -24,21 +24,22 @@ SLIDES_CSS = HEADER_CSS + """
 :root { --jp-ui-font-size1: 20px; --jp-content-font-size1: 20px; --jp-code-font-size: 19px; }
 .reveal { font-size: 140%; }
 .reveal a.anchor-link { display: none; }
-/* A slide with more content than fits scrolls instead of being cut off (wheel or touch). */
-.reveal .slides section { height: 100%; overflow-y: auto; overflow-x: hidden; }
+/* A slide never scrolls: the deck's test asserts that every slide's content fits 1280x720. */
+.reveal .slides section { height: 100%; overflow: hidden; }
 .reveal .slides section.stack { overflow: visible; }
 .reveal .slides section > .jp-Cell { padding: 0; }
 .reveal .jp-RenderedHTMLCommon h1, .reveal .jp-RenderedHTMLCommon h2, .reveal .jp-RenderedHTMLCommon h3 {
   text-transform: none; line-height: 1.15; margin: 0 0 0.35em; color: #1d2a3a; }
 .reveal .jp-RenderedHTMLCommon h1 { font-size: 52px; }
-.reveal .jp-RenderedHTMLCommon h2 { font-size: 44px; }
+.reveal .jp-RenderedHTMLCommon h2 { font-size: 36px; }
 .reveal .jp-RenderedHTMLCommon h3 { font-size: 34px; }
-.reveal .jp-RenderedHTMLCommon p, .reveal .jp-RenderedHTMLCommon li { font-size: 28px; line-height: 1.35; }
+.reveal .jp-RenderedHTMLCommon p, .reveal .jp-RenderedHTMLCommon li { font-size: 24px; line-height: 1.35; }
 .reveal .jp-OutputArea { display: flex; flex-wrap: wrap; justify-content: center; align-items: flex-start; gap: 0.6em; }
 .reveal .jp-OutputArea-child { flex: 1 1 0; min-width: 0; }
 /* Only figures share a row; printed text and tables take the full width. */
-.reveal .jp-OutputArea-child:has(.jp-RenderedText, table) { flex-basis: 100%; }
-.reveal .jp-OutputArea-output img { height: 470px; max-width: 100%; width: auto;
+.reveal .jp-OutputArea-child:has(.jp-RenderedText, .jp-RenderedMarkdown, table) { flex-basis: 100%; }
+.reveal .jp-RenderedMarkdown h2 { margin-bottom: 0.25em; }
+.reveal .jp-OutputArea-output img { height: 520px; max-width: 100%; width: auto;
   object-fit: contain; display: block; margin: 0 auto; }
 .reveal .jp-OutputPrompt { display: none; }
 .reveal table.dataframe, .reveal .jp-RenderedHTMLCommon table { font-size: 24px; margin: 0.3em auto;
@@ -48,8 +49,9 @@ SLIDES_CSS = HEADER_CSS + """
 .reveal table tbody tr:nth-child(odd) { background: #f3f6fa; }
 .reveal div.jp-OutputArea-output > pre, .reveal .jp-RenderedText pre { font-size: 20px; line-height: 1.3; }
 .reveal section.cnnlab-title { text-align: center; }
-.reveal .cnnlab-title h1 { font-size: 60px; margin-top: 170px; }
-.reveal .cnnlab-meta { justify-content: center; font-size: 26px; margin-top: 1.2em; }
+.reveal .cnnlab-title h1 { font-size: 48px; margin-top: 40px; }
+.reveal .cnnlab-subtitle { font-size: 26px !important; color: #3b4b5e; max-width: 1000px; margin: 0.6em auto 0; }
+.reveal .cnnlab-meta { justify-content: center; font-size: 21px; margin-top: 0.8em; }
 .reveal .cnnlab-meta-item { align-items: center; }
 """
 
