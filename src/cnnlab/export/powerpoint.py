@@ -27,7 +27,7 @@ from .slide_model import Paragraph, Slide, slides_from_deck
 
 WIDTH, HEIGHT = Inches(13.333), Inches(7.5)
 MARGIN = Inches(0.5)
-BODY_TOP, BODY_BOTTOM = Inches(1.45), Inches(7.0)
+BODY_TOP, BODY_BOTTOM = Inches(1.55), Inches(7.0)
 GAP = Inches(0.2)
 TEXT_COLUMN = Inches(4.4)  # text beside figures/tables
 MAX_TABLE_ROWS, MAX_TABLE_COLS = 15, 12
@@ -62,7 +62,7 @@ def _title(slide, text: str) -> None:
     p.alignment = PP_ALIGN.LEFT
     for run in p.runs:
         run.font.size, run.font.bold, run.font.color.rgb = Pt(28 if len(text) < 70 else 24), True, INK
-    bar = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, MARGIN, Inches(1.22), Inches(1.2), Inches(0.06))
+    bar = slide.shapes.add_shape(MSO_SHAPE.RECTANGLE, MARGIN, Inches(1.3), Inches(1.2), Inches(0.06))
     bar.fill.solid()
     bar.fill.fore_color.rgb = ACCENT
     bar.line.fill.background()
