@@ -308,3 +308,19 @@ def test_runs_read_back_are_named_with_their_training_time(tmp_path):
     note = read_back_note(tmp_path, started=time.time() - 60)
     assert note.startswith("fast trained earlier") and "22 min 23 s" in note and "lite0" not in note
     assert read_back_note(tmp_path, started=time.time() - 7200) == ""
+
+
+def test_only_re_executes_the_named_notebooks_and_keeps_the_others(tmp_path):
+    nb_dir = tmp_path / "notebooks"
+    nb_dir.mkdir()
+    _write_notebooks(nb_dir)
+    meta = {"data": "fake", "device": "cpu"}
+    first = build("smoke", nb_dir, tmp_path / "report", tmp_path / "slides", meta, timeout=120)
+    kept = tmp_path / "report" / "notebooks" / "01_data_exploration.ipynb"
+    before = kept.stat().st_mtime_ns
+    again = build("smoke", nb_dir, tmp_path / "report", tmp_path / "slides", meta, timeout=120, only=["02"])
+    assert kept.stat().st_mtime_ns == before  # read as it was, not run again
+    assert [p.name for p in again["executed"]] == [p.name for p in first["executed"]]
+    assert again["meta"]["wall_time_s"] > 0 and (tmp_path / "slides" / "cnnlab.pptx").exists()
+    with pytest.raises(FileNotFoundError, match="run the whole report first"):
+        build("smoke", nb_dir, tmp_path / "other", tmp_path / "slides", meta, timeout=120, only=["02"])
