@@ -51,13 +51,18 @@ def kernel_env(profile: str, env_extra: Mapping[str, str] | None = None) -> dict
     return env
 
 
+GENERATED = ("report/", "slides/")
+
+
 def git_commit(folder: Path) -> str:
-    """The checkout's short commit, with '+changes' when tracked files differ from it; '' outside git."""
+    """The checkout's short commit, with '+changes' when tracked sources differ from it; '' outside git."""
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
 
     try:
-        return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+        changed = [line for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
+                   if not line[3:].startswith(GENERATED)]  # the exports a report run rewrites are not changes
+        return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return ""
 
