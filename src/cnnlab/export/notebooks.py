@@ -57,12 +57,12 @@ GENERATED = ("report/", "slides/")
 def git_commit(folder: Path) -> str:
     """The checkout's short commit, with '+changes' when tracked sources differ from it; '' outside git."""
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(["git", *args], cwd=folder, capture_output=True, text=True, check=True).stdout.rstrip()
 
     try:
         changed = [line for line in git("status", "--porcelain", "--untracked-files=no").splitlines()
                    if not line[3:].startswith(GENERATED)]  # the exports a report run rewrites are not changes
-        return git("rev-parse", "--short", "HEAD") + ("+changes" if changed else "")
+        return git("rev-parse", "--short", "HEAD").strip() + ("+changes" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return ""
 
