@@ -144,7 +144,7 @@ body {{ font-family: system-ui, sans-serif; max-width: 960px; margin: 2em auto; 
 table {{ border-collapse: collapse; width: 100%; margin: 0.5em 0 1em; }}
 th, td {{ text-align: left; padding: 0.45em 0.8em; border-bottom: 1px solid #dde3ea; }}
 thead th {{ border-bottom: 2px solid #3b6ea5; }}
-td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+td.num, th.num {{ text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }}
 table.headline td:not(:first-child), table.headline th:not(:first-child) {{ text-align: right; }}
 figure {{ margin: 1em 0; }} figure img {{ max-width: 100%; }} figcaption {{ color: #5a6b80; font-size: 0.9em; }}
 .subtitle {{ font-size: 1.2em; color: #3b4b5e; }}
