@@ -43,7 +43,7 @@ report: install
 ## Run the test suite (package tests and notebooks in the smoke profile)
 test: install
 	CNNLAB_PROFILE=smoke CNNLAB_SOURCE=$(TEST_SOURCE) CNNLAB_HOME=$(CURDIR)/build/smoke \
-		$(PY) -m pytest -q tests --nbmake notebooks
+		$(PY) -m pytest -q --durations=15 tests --nbmake notebooks
 
 .PHONY: lab
 ## Open the notebooks in JupyterLab (PROFILE=quick for minutes-long training runs)

@@ -183,7 +183,7 @@ def test_param_groups_split(capsys):
 
 
 def test_param_groups_method_matches_trainer_hook():
-    """cnnlab.train.make_optimizer calls model.param_groups(lr, weight_decay) and uses lr_scale."""
+    """cnnlab.trainconfig.make_optimizer calls model.param_groups(lr, weight_decay) and uses lr_scale."""
     model = build_backbone("efficientnet_lite0", 10, pretrained="none")
     model.backbone_lr_scale = 0.25
     groups = model.param_groups(0.1, 1e-4, log=None)

@@ -21,7 +21,8 @@ from cnnlab.models import build_model
 from cnnlab.optim import Muon, orthogonalize
 from cnnlab.recipes import DEVICE_TYPES, PROFILE_NAMES, RECIPES, UNSET, resolve, value_for
 from cnnlab.runs import load_data, make_loaders
-from cnnlab.train import TrainConfig, epoch_image_size, fit, lr_factor, make_optimizer
+from cnnlab.train import fit
+from cnnlab.trainconfig import TrainConfig, epoch_image_size, lr_factor, make_optimizer
 
 CPU = torch.device("cpu")
 
@@ -78,7 +79,7 @@ def test_a_time_budget_stops_training_and_anneals_the_lr_by_the_clock(tmp_path):
 
 
 def test_the_schedules_follow_the_clock_only_when_it_runs_ahead_of_the_steps():
-    from cnnlab.train import TrainConfig, schedule_step
+    from cnnlab.trainconfig import TrainConfig, schedule_step
     cfg = TrainConfig(time_budget=100.0)
     assert schedule_step(10, 1000, cfg, elapsed=50.0) == 500  # half the budget spent: half-way, by the clock
     assert schedule_step(800, 1000, cfg, elapsed=50.0) == 800  # the steps are ahead: they lead
@@ -121,7 +122,7 @@ def test_orthogonalize_in_bf16_flattens_the_spectrum_and_returns_bf16():
 
 
 def test_muon_orthogonalizes_in_bf16_only_where_the_device_computes_it(monkeypatch):
-    import cnnlab.train as train_module
+    import cnnlab.trainconfig as train_module
     model = build_model("fast", 10, widths=(8, 16, 16))
     cfg = TrainConfig(optimizer="muon")
     monkeypatch.setattr(train_module, "amp_dtype", lambda device, enabled=True: torch.bfloat16 if enabled else None)

@@ -298,8 +298,9 @@ def test_recipes_resolve_per_profile():
     assert recipe.model_kwargs == {} and recipe.init is None
     assert resolve("frozen", "full", head="linear").transfer["head"] == "linear"
     cfg, extra = _config_and_transfer(resolve("partial", "full"))
-    assert extra["flip"] is True and cfg.tta == "flip" and extra["head"] == "linear"
-    assert (cfg.image_size, cfg.epochs, cfg.time_budget, extra["backbone_lr_scale"]) == (192, 8, None, 1.0)
+    assert extra["flip"] is False and cfg.tta is None and extra["head"] == "linear" and cfg.schedule == "cosine"
+    assert (cfg.image_size, cfg.epochs, cfg.time_budget, extra["backbone_lr_scale"]) == (192, 6, None, 1.0)
+    assert resolve("partial", "quick").transfer["flip"] is True  # mirrored copies where extraction is cheap
     assert resolve("partial", "smoke").config.image_size == 64
     cfg, extra = _config_and_transfer(resolve("finetune", "full"))
     assert cfg.time_budget is None and cfg.channels_last and (cfg.image_size, cfg.epochs) == (96, 1)
@@ -310,7 +311,7 @@ def test_recipes_resolve_per_profile():
     cfg, extra = _config_and_transfer(resolve("frozen", "quick"))
     assert cfg.image_size == 64 and extra["flip"] is True and cfg.tta == "flip"
     cfg, extra = _config_and_transfer(resolve("partial", "full", unfreeze=3))
-    assert extra["unfreeze"] == 3 and cfg.schedule == "plateau" and cfg.grad_clip
+    assert extra["unfreeze"] == 3 and cfg.schedule == "cosine" and cfg.grad_clip
     cfg = resolve("finetune", "full", binary=True).config
     assert (cfg.optimizer, cfg.lr, cfg.epochs, cfg.label_smoothing) == ("adam", 1e-3, 5, 0.0)
     frozen_binary = resolve("frozen", "full", binary=True).config  # cached strategies keep their own epochs

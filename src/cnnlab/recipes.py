@@ -105,13 +105,14 @@ RECIPES: dict[str, dict[str, Any]] = {
         "schedule": "cosine", "warmup": 0.05, "label_smoothing": 0.1, "monitor": "val_loss", "early_stopping": 15,
     },
     # The last `unfreeze` stages train too, on cached activations of the frozen stages below them.
+    # In full, no mirrored copies (half the extraction) and a cosine schedule over 6 epochs: 93.50 %
+    # in 1,270 s against 93.47 % in 1,856 s with copies and a plateau schedule over 8 epochs.
     "partial": {
         "kind": "transfer", "image_size": {"smoke": 64, "quick": 64, "full": 192}, "photo_image_size": "native",
-        "unfreeze": 2, "flip": {"smoke": False, "quick": True, "full": True}, "head": "linear",
-        "epochs": {"smoke": 3, "quick": 6, "full": 8}, "batch_size": 128, "optimizer": "adam", "lr": 1e-3,
+        "unfreeze": 2, "flip": {"smoke": False, "quick": True, "full": False}, "head": "linear",
+        "epochs": {"smoke": 3, "quick": 6, "full": 6}, "batch_size": 128, "optimizer": "adam", "lr": 1e-3,
         "backbone_lr_scale": 1.0, "weight_decay": 1e-3, "grad_clip": 1.0, "label_smoothing": 0.1,
-        "schedule": "plateau", "monitor": "val_loss", "plateau_factor": 0.5, "plateau_patience": 1,
-        "early_stopping": 3,
+        "schedule": "cosine", "warmup": 0.05, "monitor": "val_loss", "early_stopping": 3,
     },
     # Every layer trains on images; the backbone at a lower learning rate on a CPU, where a CIFAR
     # epoch at 96 px is the whole budget; on a CUDA GPU the published 224 px for 10 epochs.
@@ -200,7 +201,7 @@ def resolve(name: str, profile: str | None = None, device_type: str = "cpu", *, 
             **overrides) -> Recipe:
     """RECIPES[name] for a profile and device type, plus explicit overrides (None = keep the recipe's)."""
     from .data import AugmentConfig
-    from .train import TrainConfig
+    from .trainconfig import TrainConfig
 
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}")
@@ -245,7 +246,7 @@ def resolve(name: str, profile: str | None = None, device_type: str = "cpu", *, 
 def override_keys(name: str) -> set[str]:
     """The keys a run of recipe `name` takes as overrides (a `--params` file's keys): TrainConfig
     fields except `seed` (a run's own argument), plus MODEL_KEYS (scratch) or TRANSFER_KEYS (transfer)."""
-    from .train import TrainConfig
+    from .trainconfig import TrainConfig
 
     if name not in RECIPES:
         raise ValueError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}")

@@ -21,7 +21,8 @@ from .data import BatchLoader, DataError, Dataset, fix_size, load_dataset
 from .device import pick_device, precision_label, seed_everything
 from .models import build_model
 from .recipes import SCRATCH, SCRATCH_PHOTO_SIDE, Recipe, get_profile, resolve
-from .train import TrainConfig, fit
+from .train import fit
+from .trainconfig import TrainConfig
 
 
 def default_source() -> str:

@@ -25,11 +25,10 @@ from .models.backbones import DEFAULT_BACKBONE
 from .recipes import resolve
 
 FRACTIONS = (0.01, 0.1, 1.0)  # the small-data question: 1 %, 10 % and all of the training split
-# Transfer on a small share can afford the backbone's published input size: its extraction cost is
-# the 15k val/test images, paid once for both shares. Measured (full, 2 CPU cores, Lite0 frozen):
-# 1 % 70.29 % at 224 px vs 68.06 % at 128 px (519 s vs 102 s pipeline, extraction counted as if
-# fresh), 10 % 76.44 % vs 75.11 % (656 s vs 144 s). The 100 % run keeps its recipe's 128 px.
-SMALL_SHARE_IMAGE_SIZE = {"full": 224}
+# Every share's transfer run keeps its recipe's input size (frozen: 128 px in full), so the 15k
+# validation and test images are extracted once, by the 100 % run, and the shares extract only their
+# own training images. The published 224 px scores higher on small shares but costs about 8 minutes
+# of `make run` (benchmarks/RESULTS.md, 2026-12-06).
 
 
 RUN_ARGS = ("progress", "resume", "epoch_hook")  # how a run is shown and resumed, not what it is
@@ -166,11 +165,13 @@ def small_data_overrides(model: str, profile: str, n_train: int, min_steps: int 
 def data_size_study(data: Dataset, runs_dir: str | Path, profile: str, device: str | None = None, *,
                     fractions=FRACTIONS, scratch_model: str = "fast", scratch_name: str = "fast",
                     transfer_name: str = "lite0-frozen", backbone: str = DEFAULT_BACKBONE,
-                    strategy: str = "frozen", min_steps: int = 300, progress: bool = True) -> pd.DataFrame:
+                    strategy: str = "frozen", min_steps: int = 300, progress: bool = True,
+                    transfer_image_size: int | None = None) -> pd.DataFrame:
     """Scratch vs transfer trained on stratified shares of the training split (same seed, same val/test).
 
     The 100 % runs are the main runs of notebooks 02 and 03 (`scratch_name`, `transfer_name`);
-    the others are named `<name>-<pct>pct`. Returns one row per (approach, fraction).
+    the others are named `<name>-<pct>pct`; `transfer_image_size` sets the shares' transfer input
+    (default: the recipe's). Returns one row per (approach, fraction).
     """
     rows = []
     from .runs import load_data
@@ -189,7 +190,7 @@ def data_size_study(data: Dataset, runs_dir: str | Path, profile: str, device: s
                                    progress=progress, **extra),
                 "transfer": transfer(transfer_name + tag, part, runs_dir, profile, device, backbone=backbone,
                                      strategy=strategy, progress=progress,
-                                     image_size=None if full else SMALL_SHARE_IMAGE_SIZE.get(profile))}
+                                     image_size=None if full else transfer_image_size)}
         for approach, m in runs.items():
             rows.append({"approach": approach, "run": m.get("model", ""), "fraction": fraction,
                          "train images": len(part.train), "test acc": m["test_accuracy"], "macro F1": m["macro_f1"],
@@ -198,5 +199,5 @@ def data_size_study(data: Dataset, runs_dir: str | Path, profile: str, device: s
     return pd.DataFrame(rows)
 
 
-__all__ = ["FRACTIONS", "SMALL_SHARE_IMAGE_SIZE", "data_size_study", "scratch", "small_data_overrides", "train",
+__all__ = ["FRACTIONS", "data_size_study", "scratch", "small_data_overrides", "train",
            "transfer"]

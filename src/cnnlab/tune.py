@@ -69,7 +69,7 @@ def _model_args(recipe: str) -> set[str]:
 def load_params(path: str | os.PathLike, recipe: str) -> dict:
     """The overrides in a params file (e.g. `cnnlab tune`'s best.json), checked against what `recipe`
     accepts; every problem is a ValueError of one line."""
-    from .train import TrainConfig
+    from .trainconfig import TrainConfig
 
     path = Path(path)
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 import nbformat
 
+from .deck import deck_notebook
 from .html import export_report
 from .meta import format_seconds
 from .notebooks import commit_of, discover_notebooks, execute_notebooks, wall_time
@@ -94,12 +95,13 @@ def build(
             full_meta.setdefault("subtitle", talk.get("answer"))
             full_meta["summary"] = {**talk, "key_figure": str(summary.parent / talk.get("key_figure", ""))}
 
+    deck = deck_notebook(executed, full_meta)  # one deck for the reveal.js slides and the .pptx
     steps = {
         "report": lambda: export_report(executed, report_dir, full_meta, links={
             "slides (reveal.js, press S for notes)": _relative_link(slides_dir / f"{name}.html", report_dir),
             "PowerPoint (.pptx)": _relative_link(slides_dir / f"{name}.pptx", report_dir)}),
-        "slides": lambda: export_slides(executed, slides_dir, full_meta, name=name),
-        "pptx": lambda: export_pptx(executed, slides_dir / f"{name}.pptx", full_meta),
+        "slides": lambda: export_slides(executed, slides_dir, full_meta, name=name, deck=deck),
+        "pptx": lambda: export_pptx(executed, slides_dir / f"{name}.pptx", full_meta, deck=deck),
     }
     result: dict[str, Any] = {"executed": executed, "meta": full_meta, "timings": timings}
     for key, step in steps.items():

@@ -13,6 +13,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pandas as pd
 from PIL import Image
 from pptx import Presentation
@@ -203,12 +204,15 @@ def _content_slide(prs, content: Slide, fallback_title: str) -> None:
         slide.notes_slide.notes_text_frame.text = "\n\n".join(content.notes)
 
 
-def export_pptx(executed_notebooks: Iterable[Path], pptx_path: Path, meta: Mapping[str, Any]) -> Path:
-    """Write the deck as .pptx: title slide, then one slide per slide/subslide of the reveal.js deck."""
+def export_pptx(executed_notebooks: Iterable[Path], pptx_path: Path, meta: Mapping[str, Any],
+                deck: nbformat.NotebookNode | None = None) -> Path:
+    """Write the deck as .pptx: title slide, then one slide per slide/subslide of the reveal.js deck
+    (`deck` as for `export_slides`: built here unless the caller has it)."""
     prs = Presentation()
     prs.slide_width, prs.slide_height = WIDTH, HEIGHT
     previous_title = title_of(meta)
-    for content in slides_from_deck(deck_notebook([Path(p) for p in executed_notebooks], meta)):
+    deck = deck if deck is not None else deck_notebook([Path(p) for p in executed_notebooks], meta)
+    for content in slides_from_deck(deck):
         if content.is_title:
             _title_slide(prs, meta)
             continue

@@ -142,13 +142,16 @@ def slides_exporter(theme: str = "white") -> SlidesExporter:
 
 
 def export_slides(
-    executed_notebooks: Iterable[Path], slides_dir: Path, meta: Mapping[str, Any], name: str = "cnnlab"
+    executed_notebooks: Iterable[Path], slides_dir: Path, meta: Mapping[str, Any], name: str = "cnnlab",
+    deck: nbformat.NotebookNode | None = None,
 ) -> Path:
-    """Write <slides_dir>/<name>.html: title slide plus every notebook's slide cells, reveal.js inlined."""
+    """Write <slides_dir>/<name>.html: title slide plus the deck's slide cells, reveal.js inlined.
+
+    `deck` is `deck.deck_notebook(executed_notebooks, meta)`, built here unless the caller has it."""
     notebooks = [Path(p) for p in executed_notebooks]
     slides_dir = Path(slides_dir)
     slides_dir.mkdir(parents=True, exist_ok=True)
-    deck = deck_notebook(notebooks, meta)
+    deck = deck if deck is not None else deck_notebook(notebooks, meta)
     first = nbformat.read(notebooks[0], as_version=4) if notebooks else None
     image_dir = source_dir(first, notebooks[0].parent) if first else slides_dir  # for markdown ![](x.png)
     exporter = slides_exporter()
