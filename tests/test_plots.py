@@ -33,6 +33,7 @@ def test_accuracy_over_time_in_minutes_on_a_log_axis_with_the_legend_outside():
     runs = {"scratch": _run([60, 120, 600], [0.5, 0.7, 0.9]), "transfer": _run([30, 60], [0.8, 0.85], 120)}
     ax = plots.accuracy_over_time(runs, threshold=0.9, minutes=True, logx=True, percent=True, legend="right", title="")
     assert list(ax.lines[1].get_xdata()) == [2.5, 3.0] and ax.get_xscale() == "log" and ax.get_title() == ""
+    assert ax.xaxis.get_minor_formatter()(0.02, 0) == "0.02"
     assert not ax.get_legend().get_frame_on() and ax.yaxis.get_major_formatter()(0.5, 0).endswith("%")
     assert plots.accuracy_over_time(runs).get_title() == "validation accuracy over time"  # the lessons' default
     plt.close("all")

@@ -273,7 +273,9 @@ def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax
            ylabel="validation accuracy", title="validation accuracy over time" if title is None else title)
     if logx:
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.02, not 2 x 10^-2
+        few = lambda: np.log10(ax.get_xlim()[1] / ax.get_xlim()[0]) < 1.5  # minor labels only when they do not crowd
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if few() else ""))
     ax.grid(alpha=0.3)
     _finish(ax, legend, percent, fontsize=None if legend in ("above", "right") else "small")
     plt.tight_layout()
