@@ -274,8 +274,9 @@ def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax
     if logx:
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.02, not 2 x 10^-2
-        few = lambda: np.log10(ax.get_xlim()[1] / ax.get_xlim()[0]) < 1.5  # minor labels only when they do not crowd
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if few() else ""))
+        few = lambda v: (np.log10(ax.get_xlim()[1] / ax.get_xlim()[0]) < 1.5  # minor labels 2, 3, 5 x 10^k, and
+                         and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5))  # only where they do not crowd
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if few(v) else ""))
     ax.grid(alpha=0.3)
     _finish(ax, legend, percent, fontsize=None if legend in ("above", "right") else "small")
     plt.tight_layout()
