@@ -5,6 +5,22 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+
+def _finish(ax, legend: str | None = "best", percent: bool = False, **legend_kw) -> None:
+    """Percent y axis and a legend placed `above` or `right` of the axes (outside the data on a slide), or at a loc."""
+    if percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    handles = ax.get_legend_handles_labels()[0]
+    if not handles or legend is None:  # empty when, e.g., every run trained without a validation split
+        return
+    if legend == "above":
+        ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(handles), frameon=False, **legend_kw)
+    elif legend == "right":
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, **legend_kw)
+    else:
+        ax.legend(loc=legend, **legend_kw)
 
 
 def learning_curves(histories: dict[str, list[dict]], axes=None):
@@ -26,40 +42,53 @@ def learning_curves(histories: dict[str, list[dict]], axes=None):
     return axes
 
 
-def confusion_matrix(confusion: list[list[int]], classes: list[str], normalize: bool = False, ax=None, title: str = ""):
-    """Seaborn heatmap of counts, or of row-normalised rates (recall on the diagonal)."""
+def confusion_matrix(confusion: list[list[int]], classes: list[str], normalize: bool = False, ax=None, title: str = "",
+                     percent: bool = False, hide_below: float = 0.0, short: int | None = None):
+    """Seaborn heatmap of counts, or of row-normalised rates (recall on the diagonal); `percent` shows whole
+    percentages on a 0-100 % scale, `hide_below` blanks the noise, `short` cuts class names for a small slide."""
     cm = np.array(confusion, dtype=float)
-    if normalize:
+    if normalize or percent:
         cm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     if ax is None:
         size = max(4.5, 0.45 * len(classes))
         _, ax = plt.subplots(figsize=(size + 1, size))
     annotate = len(classes) <= 20
-    sns.heatmap(cm, annot=annotate, fmt=".2f" if normalize else ".0f", cmap="Blues", square=True, cbar=False,
-                xticklabels=classes, yticklabels=classes, ax=ax, annot_kws={"size": "x-small"})
+    if annotate and (percent or hide_below):
+        annotate = np.where(cm >= hide_below, np.vectorize((lambda v: f"{100 * v:.0f}") if percent else
+                                                           (lambda v: f"{v:.2f}" if normalize else f"{v:.0f}"))(cm), "")
+    names = [c[:short] for c in classes] if short else classes
+    sns.heatmap(cm, annot=annotate, fmt="" if isinstance(annotate, np.ndarray) else ".2f" if normalize else ".0f",
+                cmap="Blues", square=True, cbar=False, vmin=0 if percent else None, vmax=1 if percent else None,
+                xticklabels=names, yticklabels=names, ax=ax, annot_kws={"size": "x-small"})
     ax.set(xlabel="predicted", ylabel="true", title=title or ("row-normalised" if normalize else "counts"))
     return ax
 
 
-def image_grid(images, labels, classes: list[str], per_class: int = 8, title: str = ""):
-    """`per_class` example images of every class (uint8 (N, 3, H, W) or a list), one row per class."""
+def image_grid(images, labels, classes: list[str], per_class: int = 8, title: str = "", columns: bool = False,
+               figsize: tuple[float, float] | None = None):
+    """`per_class` example images of every class (uint8 (N, 3, H, W) or a list), one row per class, or one
+    column per class under its name (`columns`, wide enough for a slide)."""
     import torch
 
     labels = torch.as_tensor(labels)
     n_cls = min(len(classes), 20)
-    fig, axes = plt.subplots(n_cls, per_class, figsize=(per_class * 0.9, n_cls * 0.95))
-    axes = np.atleast_2d(axes)
+    shape = (per_class, n_cls) if columns else (n_cls, per_class)
+    fig, axes = plt.subplots(*shape, figsize=figsize or (shape[1] * 0.9, shape[0] * 0.95), squeeze=False)
+    grid = axes.T if columns else axes  # grid[class, example]
     for c in range(n_cls):
         idx = torch.nonzero(labels == c).flatten()[:per_class].tolist()
         for j in range(per_class):
-            ax = axes[c, j]
+            ax = grid[c, j]
             ax.axis("off")
             if j < len(idx):
                 ax.imshow(images[idx[j]].permute(1, 2, 0).numpy())
-        axes[c, 0].text(-0.1, 0.5, classes[c], transform=axes[c, 0].transAxes, ha="right", va="center", fontsize="small")
+        if columns:
+            grid[c, 0].set_title(classes[c], fontsize="small")
+        else:
+            grid[c, 0].text(-0.1, 0.5, classes[c], transform=grid[c, 0].transAxes, ha="right", va="center", fontsize="small")
     if title:
         fig.suptitle(title)
-    plt.tight_layout(pad=0.1)
+    plt.tight_layout(pad=0.3 if columns else 0.1)
     return fig
 
 
@@ -133,46 +162,69 @@ def channel_histograms(before, after, ax=None):
     return ax
 
 
-def per_class_bars(table, ax=None, metric: str = "F1"):
-    """Grouped horizontal bars: classes as rows of `table`, one bar per run (column)."""
-    ax = table.plot.barh(figsize=(7, max(3.5, 0.45 * len(table))), ax=ax, width=0.8)
-    ax.invert_yaxis()
-    ax.set(xlabel=metric, xlim=(0, 1), title=f"per-class {metric}")
-    ax.legend(fontsize="small", loc="lower right")
+def per_class_bars(table, ax=None, metric: str = "F1", vertical: bool = False, lim: tuple[float, float] = (0, 1),
+                   legend: str = "lower right", figsize: tuple[float, float] | None = None, title: str | None = None):
+    """Grouped bars: classes as rows of `table`, one bar per run (column); `vertical` with a zoomed `lim`
+    puts the classes side by side on a wide slide."""
+    if vertical:
+        ax = table.plot.bar(figsize=figsize or (max(6, 0.8 * len(table)), 4), ax=ax, width=0.8, rot=25)
+        plt.setp(ax.get_xticklabels(), ha="right", rotation_mode="anchor")
+        ax.set(ylabel=f"{metric} score", ylim=lim, xlabel="")
+        ax.grid(alpha=0.3, axis="y")
+    else:
+        ax = table.plot.barh(figsize=figsize or (7, max(3.5, 0.45 * len(table))), ax=ax, width=0.8)
+        ax.invert_yaxis()
+        ax.set(xlabel=metric, xlim=lim)
+    ax.set_title(f"per-class {metric}" if title is None else title)
+    _finish(ax, legend, fontsize=None if legend in ("above", "right") else "small")
     plt.tight_layout()
     return ax
 
 
-def data_size_curve(results, ax=None):
-    """Test accuracy against the number of training images (log scale), one line per approach.
+def data_size_curve(results, ax=None, names: dict[str, str] | None = None, percent: bool = False, legend: str = "best",
+                    size_ticks: bool = False, figsize: tuple[float, float] = (6, 4), title: str | None = None, **line_kw):
+    """Test accuracy against the number of training images (log scale), one line per approach (renamed by `names`).
 
-    `results` has columns approach, train images, test acc (as `study.data_size_study` returns).
+    `results` has columns approach, train images, test acc (as `study.data_size_study` returns). Each point is
+    labelled, the higher of two at one size above and the lower below so they never overlap; `size_ticks` puts the
+    x ticks at the sizes themselves (12,500 rather than 10^4).
     """
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, ax = plt.subplots(figsize=figsize)
+    top = results.groupby("train images")["test acc"].max()
     for approach, group in results.groupby("approach", sort=False):
         group = group.sort_values("train images")
-        ax.plot(group["train images"], group["test acc"], marker="o", label=approach)
+        ax.plot(group["train images"], group["test acc"], marker="o", label=(names or {}).get(approach, approach), **line_kw)
         for _, r in group.iterrows():
+            above = r["test acc"] >= top[r["train images"]]
             ax.annotate(f"{r['test acc']:.1%}", (r["train images"], r["test acc"]), textcoords="offset points",
-                        xytext=(4, 6), fontsize="small")
+                        xytext=(4, 6) if above else (4, -6), va="bottom" if above else "top", fontsize="small")
     ax.set(xscale="log", xlabel="training images (log scale)", ylabel="test accuracy",
-           title="accuracy against training-set size")
+           title="accuracy against training-set size" if title is None else title)
+    if size_ticks:
+        ticks = sorted(results["train images"].unique())
+        ax.set_xticks(ticks, [f"{n:,}" for n in ticks])
+        ax.minorticks_off()
+        ax.margins(x=0.12, y=0.15)
     ax.grid(alpha=0.3)
-    ax.legend()
+    _finish(ax, legend, percent)
     plt.tight_layout()
     return ax
 
 
-def gradcam_grid(images, overlays: dict, titles: list[str]):
-    """Columns are images; the first row the images themselves, then one row of heat maps per model."""
+def gradcam_grid(images, overlays: dict, titles: list[str], captions: dict[str, list[str]] | None = None,
+                 figsize: tuple[float, float] | None = None, fontsize: str | float = "x-small"):
+    """Columns are images; the first row the images themselves, then one row of heat maps per model, each
+    map optionally captioned (`captions[model][j]`, e.g. what that model predicted)."""
     n, rows = len(images), 1 + len(overlays)
-    fig, axes = plt.subplots(rows, n, figsize=(1.6 * n, 1.75 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, n, figsize=figsize or (1.6 * n, 1.75 * rows), squeeze=False)
     for j in range(n):
         axes[0, j].imshow(images[j].permute(1, 2, 0).numpy())
-        axes[0, j].set_title(titles[j], fontsize="x-small")
-        for i, maps in enumerate(overlays.values(), start=1):
+        axes[0, j].set_title(titles[j], fontsize=fontsize)
+        for i, (name, maps) in enumerate(overlays.items(), start=1):
             axes[i, j].imshow(maps[j])
+            if captions and name in captions:
+                axes[i, j].set_title(captions[name][j], fontsize=fontsize)
     for i, name in enumerate(["image", *overlays], start=0):
         axes[i, 0].text(-0.08, 0.5, name, transform=axes[i, 0].transAxes, ha="right", va="center", fontsize="small")
     for ax in axes.flat:
@@ -196,28 +248,36 @@ def mistake_gallery(images, mistakes: list[dict], classes: list[str], cols: int 
     return fig
 
 
-def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax=None):
-    """Validation accuracy against wall-clock training seconds, feature extraction included.
+def accuracy_over_time(runs: dict[str, dict], threshold: float | None = None, ax=None, minutes: bool = False,
+                       logx: bool = False, percent: bool = False, legend: str = "best",
+                       figsize: tuple[float, float] = (7, 4), title: str | None = None, marker: str = "."):
+    """Validation accuracy against wall-clock training seconds (or `minutes`), feature extraction included.
 
     Epochs mean different amounts of work for different models; seconds on the same device
-    are the fair axis for "which approach gets there first".
+    are the fair axis for "which approach gets there first". `logx` spreads runs that differ 100x in cost.
     """
     from .compare import feature_seconds
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+        _, ax = plt.subplots(figsize=figsize)
+    unit = 60 if minutes else 1
     for name, m in runs.items():
         if all(r["val_acc"] is None for r in m["history"]):  # trained with --val-size 0: nothing to draw
             continue
         start = feature_seconds(m)
-        seconds = [start + r["train_seconds"] for r in m["history"]]
-        ax.plot(seconds, [r["val_acc"] for r in m["history"]], marker=".", label=name)
+        seconds = [(start + r["train_seconds"]) / unit for r in m["history"]]
+        ax.plot(seconds, [r["val_acc"] for r in m["history"]], marker=marker, label=name)
     if threshold is not None:
         ax.axhline(threshold, color="grey", linestyle=":", linewidth=1, label=f"threshold {threshold:.0%}")
-    ax.set(xlabel="training seconds (incl. feature extraction)", ylabel="validation accuracy",
-           title="validation accuracy over time")
+    ax.set(xlabel=f"training {'minutes' if minutes else 'seconds'} (incl. feature extraction)",
+           ylabel="validation accuracy", title="validation accuracy over time" if title is None else title)
+    if logx:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.02, not 2 x 10^-2
+        few = lambda v: (np.log10(ax.get_xlim()[1] / ax.get_xlim()[0]) < 1.5  # minor labels 2, 3, 5 x 10^k, and
+                         and round(v / 10 ** np.floor(np.log10(v))) in (2, 3, 5))  # only where they do not crowd
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if few(v) else ""))
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:  # empty when every run trained without a validation split
-        ax.legend(fontsize="small")
+    _finish(ax, legend, percent, fontsize=None if legend in ("above", "right") else "small")
     plt.tight_layout()
     return ax
