@@ -4,7 +4,7 @@ Part 1, on the whole training split: a backbone (default EfficientNet-Lite0) `fr
 and `finetune` (`transfer.transfer_run`) beside `fast` from scratch (`runs.train_run`), the code
 paths of `cnnlab train`. Part 2, the small-data study: a stratified, seeded share of the training
 images (default 1 % and 10 %), the backbone frozen vs `fast`, as notebook 04 runs it (the share's
-transfer run at `study.SMALL_SHARE_IMAGE_SIZE`, `fast` with `study.small_data_overrides`). The
+transfer run at the recipe's input size unless --small-image-size, `fast` with `study.small_data_overrides`). The
 validation and test splits are the same in every run. "pipeline s" is the cost from nothing:
 feature extraction (timed when the cache was built, so a cache hit still reports it;
 --fresh-features times it again) + training + the test pass.
@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--strategies", default="frozen,partial,finetune,fast",
                         help="part 1: comma list of frozen, partial, finetune, fast ('' = skip)")
     parser.add_argument("--fractions", default="0.01,0.1", help="part 2: shares of the training split ('' = skip)")
+    parser.add_argument("--small-image-size", type=int, default=None,
+                        help="part 2: the shares' transfer input side in px (default: the recipe's, as notebook 04)")
     parser.add_argument("--seeds", default="0", help="comma list; each seed repeats every run (and its data split)")
     parser.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -144,7 +146,7 @@ def main() -> None:
                 continue
             tag = f"-{fraction * 100:g}pct"
             run(f"{short}-frozen{tag}", "frozen", small, fraction, seed,
-                image_size=study.SMALL_SHARE_IMAGE_SIZE.get(args.profile))
+                image_size=args.small_image_size)
             run(f"fast{tag}", "fast", small, fraction, seed,
                 **study.small_data_overrides("fast", args.profile, len(small.train), device_type=device.type))
 
