@@ -28,7 +28,7 @@ FRACTIONS = (0.01, 0.1, 1.0)  # the small-data question: 1 %, 10 % and all of th
 # Every share's transfer run keeps its recipe's input size (frozen: 128 px in full), so the 15k
 # validation and test images are extracted once, by the 100 % run, and the shares extract only their
 # own training images. The published 224 px scores higher on small shares but costs about 8 minutes
-# of `make run` (benchmarks/RESULTS.md, 2026-12-06).
+# of `make run` (measured in benchmarks/RESULTS.md).
 
 
 RUN_ARGS = ("progress", "resume", "epoch_hook")  # how a run is shown and resumed, not what it is
