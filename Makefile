@@ -40,10 +40,10 @@ report: install
 	$(VENV)/bin/cnnlab report $(SOURCE_ARG) --profile $(PROFILE)
 
 .PHONY: test
-## Run the test suite (package tests and notebooks in the smoke profile)
+## Run the tests: the package, and every notebook in the smoke profile (the lessons exported, the solutions by nbmake)
 test: install
 	CNNLAB_PROFILE=smoke CNNLAB_SOURCE=$(TEST_SOURCE) CNNLAB_HOME=$(CURDIR)/build/smoke \
-		$(PY) -m pytest -q --durations=15 tests --nbmake notebooks
+		$(PY) -m pytest -q --durations=15 tests --nbmake notebooks/solutions
 
 .PHONY: lab
 ## Open the notebooks in JupyterLab (PROFILE=quick for minutes-long training runs)

@@ -14,7 +14,10 @@ import torch
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
+SHARED_ARCHIVE = REPO.parent / "shared" / "data" / "cifar10-png.tar.gz"  # lossless CIFAR-10
+# `make test` points CNNLAB_HOME at build/smoke, where the notebooks under test cache the decoded archive;
+# read here, before `isolated_home` gives each test its own home, so tests can share that cache.
+SHARED_HOME = os.environ.get("CNNLAB_HOME")
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

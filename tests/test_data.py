@@ -15,7 +15,7 @@ import torch
 from cnnlab.data import DataError, load_dataset, stratified_split, subsample
 from cnnlab.data.dataset import channel_stats
 
-from .conftest import SHARED_ARCHIVE, make_archive, make_folder
+from .conftest import SHARED_ARCHIVE, SHARED_HOME, make_archive, make_folder
 
 
 def test_fake_source_has_all_splits_and_stats():
@@ -253,8 +253,8 @@ def test_hostile_archive_is_refused_and_writes_nothing(tmp_path, kind):
 def test_shared_cifar10_archive_counts(monkeypatch):
     from cnnlab import paths
 
-    # Use the checkout's cache so the 60,000-image decode happens once per machine, not per test run.
-    monkeypatch.setenv("CNNLAB_DATA", str(paths.PROJECT_ROOT / "data"))
+    # The cache that `make test`'s notebooks use (else the checkout's): the 60,000-image decode happens once.
+    monkeypatch.setenv("CNNLAB_DATA", str(Path(SHARED_HOME) / "data" if SHARED_HOME else paths.PROJECT_ROOT / "data"))
     data = load_dataset(SHARED_ARCHIVE, val_size=0)  # val_size=0: the full 50,000 training images
     assert data.classes == ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     assert (len(data.train), len(data.test)) == (50000, 10000)

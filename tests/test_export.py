@@ -17,6 +17,8 @@ from cnnlab.export import NotebookExecutionError, build, execute_notebooks
 from cnnlab.export.build import read_back_note
 from cnnlab.export.offline import network_references, reveal_assets
 
+from .conftest import SHARED_HOME
+
 FIGURE = """\
 import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(4, 3))
@@ -195,9 +197,8 @@ def test_network_guard_catches_cdn_tags():
 
 # ------------------------------------------------------------------ the real notebooks, smoke profile
 
-# Read before conftest gives each test its own home: under `make test` this is build/smoke, shared
-# with nbmake, so the runs trained here are read back (not retrained) when nbmake runs the notebooks.
-SHARED_HOME = os.environ.get("CNNLAB_HOME")
+# This export is where `make test` executes the lesson notebooks (nbmake runs their solutions). Under
+# `make test` SHARED_HOME is build/smoke, so the runs trained here are read back, not retrained, by nbmake.
 
 
 @pytest.fixture(scope="module")

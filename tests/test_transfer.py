@@ -24,7 +24,8 @@ from cnnlab.models.backbones import build_backbone, set_trainable
 from cnnlab.recipes import RECIPES, SCRATCH, STRATEGIES, resolve
 from cnnlab.runs import load_data
 from cnnlab.train import autocast
-from cnnlab.transfer import CachedBatches, CachedTop, feature_key, predict_cached, transfer_run
+from cnnlab.features import CachedBatches, CachedTop, feature_key, predict_cached
+from cnnlab.transfer import transfer_run
 
 from .conftest import make_folder
 

@@ -52,13 +52,13 @@ def confusion_matrix(confusion: list[list[int]], classes: list[str], normalize: 
     if ax is None:
         size = max(4.5, 0.45 * len(classes))
         _, ax = plt.subplots(figsize=(size + 1, size))
-    annotate = len(classes) <= 20
-    if annotate and (percent or hide_below):
-        annotate = np.where(cm >= hide_below, np.vectorize((lambda v: f"{100 * v:.0f}") if percent else
-                                                           (lambda v: f"{v:.2f}" if normalize else f"{v:.0f}"))(cm), "")
+    annotate = False
+    if len(classes) <= 20:  # beyond that the numbers no longer fit their squares
+        fmt = "{:.0%}" if percent else "{:.2f}" if normalize else "{:.0f}"
+        annotate = np.where(cm >= hide_below, np.vectorize(lambda v: fmt.format(v).rstrip("%"))(cm), "")
     names = [c[:short] for c in classes] if short else classes
-    sns.heatmap(cm, annot=annotate, fmt="" if isinstance(annotate, np.ndarray) else ".2f" if normalize else ".0f",
-                cmap="Blues", square=True, cbar=False, vmin=0 if percent else None, vmax=1 if percent else None,
+    sns.heatmap(cm, annot=annotate, fmt="", cmap="Blues", square=True, cbar=False,
+                vmin=0 if percent else None, vmax=1 if percent else None,
                 xticklabels=names, yticklabels=names, ax=ax, annot_kws={"size": "x-small"})
     ax.set(xlabel="predicted", ylabel="true", title=title or ("row-normalised" if normalize else "counts"))
     return ax

@@ -105,8 +105,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         "schedule": "cosine", "warmup": 0.05, "label_smoothing": 0.1, "monitor": "val_loss", "early_stopping": 15,
     },
     # The last `unfreeze` stages train too, on cached activations of the frozen stages below them.
-    # In full, no mirrored copies (half the extraction) and a cosine schedule over 6 epochs: 93.50 %
-    # in 1,270 s against 93.47 % in 1,856 s with copies and a plateau schedule over 8 epochs.
+    # In full, no mirrored copies (half the extraction) and a cosine schedule over 6 epochs: as accurate
+    # as copies with a plateau schedule over 8 epochs in two thirds of the time (benchmarks/RESULTS.md).
     "partial": {
         "kind": "transfer", "image_size": {"smoke": 64, "quick": 64, "full": 192}, "photo_image_size": "native",
         "unfreeze": 2, "flip": {"smoke": False, "quick": True, "full": False}, "head": "linear",

@@ -1,7 +1,7 @@
 """The one training loop, for every scratch model and every transfer strategy.
 
 `fit(model, train_batches, val_batches, cfg, out_dir, device, meta=...)` trains on any batch source
-(images from a `BatchLoader`, or cached backbone activations from `transfer.CachedBatches`), selects
+(images from a `BatchLoader`, or cached backbone activations from `features.CachedBatches`), selects
 on the validation batches (never the test set; with none, e.g. `--val-size 0`, a fixed schedule keeps
 its last epoch), and writes `history.json`, `last.pth` (resume state) and `model.pth` (the best
 weights plus `meta`, enough to use them alone). Resume, plateau, early stopping, lookahead,
@@ -123,7 +123,7 @@ def check_validation(cfg: TrainConfig, val_images: int, what: str) -> None:
 
 def saved_module(model: nn.Module) -> nn.Module:
     """The module whose weights go into model.pth: a wrapper that trains part of a network on cached
-    inputs (`transfer.CachedTop`) names the whole network as `saved_module`."""
+    inputs (`features.CachedTop`) names the whole network as `saved_module`."""
     return getattr(model, "saved_module", model)
 
 
