@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def test_small_data_overrides_give_enough_steps_and_scale_the_lr():
     recipe = resolve("fast", "full", "cpu").config
     big = study.small_data_overrides("fast", "full", 45_000)
-    assert (big["batch_size"], big["epochs"]) == (recipe.batch_size, recipe.epochs) == (256, 10)  # the recipe, untouched
+    assert (big["batch_size"], big["epochs"]) == (recipe.batch_size, recipe.epochs) == (256, 11)  # the recipe, untouched
     one_pct = study.small_data_overrides("fast", "full", 450)
     assert one_pct["batch_size"] == 32  # 450 // 64 = 7 steps an epoch would be too few
     assert one_pct["lr"] == pytest.approx(big["lr"] * 32 / 256)

@@ -301,7 +301,7 @@ def test_recipes_pick_per_profile_values_and_take_overrides():
     assert value_for(0.1, "full") == 0.1 and value_for({"crop_padding": 2}, "full") == {"crop_padding": 2}
 
     cfg = resolve("fast", "full").config
-    assert (cfg.muon_lr, cfg.epochs, cfg.augment.crop_padding, cfg.epoch_image_sizes) == (0.08, 10, 2, (16, 24, 32))
+    assert (cfg.muon_lr, cfg.epochs, cfg.augment.crop_padding, cfg.epoch_image_sizes) == (0.08, 11, 2, (16, 24, 32))
     smoke = resolve("fast", "smoke")
     assert smoke.config.epoch_image_sizes == TrainConfig().epoch_image_sizes and smoke.config.epochs == 1
     assert smoke.model_kwargs == {"widths": (32, 128, 128)} and smoke.init == "whitening" and smoke.transfer == {}
@@ -333,7 +333,7 @@ def test_resolved_recipes_differ_by_device_type_only_where_recipes_write_an_at_e
     assert (cpu.config.batch_size, cpu.config.lr, cpu.config.muon_lr) == (256, 0.375, 0.08)
     assert (gpu.config.batch_size, gpu.config.lr, gpu.config.muon_lr) == (1024, 1.5, 0.24)
     assert (cpu.config.epoch_image_sizes, gpu.config.epoch_image_sizes) == ((16, 24, 32), None)
-    assert cpu.config.epochs == gpu.config.epochs == 10 and cpu.model_kwargs == gpu.model_kwargs == {"widths": (64, 256, 256)}
+    assert cpu.config.epochs == gpu.config.epochs == 11 and cpu.model_kwargs == gpu.model_kwargs == {"widths": (64, 256, 256)}
     assert resolve("fast", "quick", "cuda") == resolve("fast", "quick", "cpu")  # only full has GPU entries
     for kind in ("cpu-amx", "cpu-bf16"):  # no CPU-model keys: the device type is all a recipe sees
         with pytest.raises(ValueError, match="unknown device type"):

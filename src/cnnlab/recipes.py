@@ -86,7 +86,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "muon_momentum": 0.6, "lr": {"smoke": 0.375, "quick": 0.375, "full": 0.375, "full@cuda": 1.5},
         "momentum": 0.85, "nesterov": True, "weight_decay": 0.0153 / 11.5,
         "batch_size": {"smoke": 256, "quick": 256, "full": 256, "full@cuda": 1024},
-        "epochs": {"smoke": 1, "quick": 6, "full": 10},
+        "epochs": {"smoke": 1, "quick": 6, "full": 11},
         "epoch_image_sizes": {"quick": (16, 24, 32), "full": (16, 24, 32), "full@cuda": None},
         "model_kwargs": {"smoke": {"widths": (32, 128, 128)}, "quick": {"widths": (32, 128, 128)},
                          "full": {"widths": (64, 256, 256)}},
