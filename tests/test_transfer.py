@@ -19,12 +19,12 @@ from cnnlab import checkpoint, paths
 from cnnlab.cli import main
 from cnnlab.data import BatchLoader, DataError, load_dataset
 from cnnlab.evaluate import evaluate_saved
+from cnnlab.features import CachedBatches, CachedTop, feature_key, predict_cached
 from cnnlab.models import backbones as bb
 from cnnlab.models.backbones import build_backbone, set_trainable
 from cnnlab.recipes import RECIPES, SCRATCH, STRATEGIES, resolve
 from cnnlab.runs import load_data
 from cnnlab.train import autocast
-from cnnlab.features import CachedBatches, CachedTop, feature_key, predict_cached
 from cnnlab.transfer import transfer_run
 
 from .conftest import make_folder
