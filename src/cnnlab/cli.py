@@ -3,48 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
 from . import paths
+from .argtypes import fraction, positive_float, positive_int, rate, val_size
 from .data import DataError
 from .models.backbones import BACKBONES, WeightsUnavailableError
 from .recipes import DEFAULT_PROFILE, PROFILE_NAMES, SCRATCH, STRATEGIES, get_profile
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a rate from 0 up to (not including) 1, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a share of the training images, above 0 and at most 1, got {text}")
-    return value
-
-
 def _announce(args: argparse.Namespace) -> None:
     """Every command says which profile it runs, since the profile decides how long it takes."""
-    import os
-
     if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 speaks for all
         return
     print(f"profile: {get_profile(args.profile).name} (--profile {'|'.join(PROFILE_NAMES)}; "
@@ -61,23 +33,12 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                         "training image (fixed-schedule recipes such as fast only)")
 
 
-def _val_size(value: float | None) -> int | float | None:
-    """--val-size as load_dataset takes it: a count from 1 (and 0 for none), a share below 1."""
-    if value is not None and not value >= 0:
-        raise DataError(f"--val-size must be 0 or more, got {value:g}: give a number of images (e.g. 500), "
-                        "a share of the training images below 1 (e.g. 0.1), or 0 for no validation split")
-    if value is not None and value >= 1 and value != int(value):
-        raise DataError(f"--val-size {value:g} is neither a whole number of images nor a share below 1: "
-                        f"give e.g. {int(value)} or 0.1")
-    return None if value is None else (int(value) if value >= 1 or value == 0 else value)
-
-
 def cmd_data_info(args: argparse.Namespace) -> None:
     from .runs import load_data
 
     _announce(args)
     t0 = time.perf_counter()
-    data = load_data(args.source, args.profile, val_size=_val_size(args.val_size), seed=args.seed)
+    data = load_data(args.source, args.profile, val_size=val_size(args.val_size), seed=args.seed)
     seconds = time.perf_counter() - t0
     s = data.summary()
     print(f"dataset  {s['name']}   (source: {s['source']}, profile: {data.notes['profile']})")
@@ -120,7 +81,7 @@ def cmd_tune(args: argparse.Namespace) -> None:
         raise ValueError("say how long to search: --trials N and/or --timeout SECONDS")
     result = search(args.study, model=args.model, backbone=args.backbone, strategy=args.strategy, trials=args.trials,
                     timeout=args.timeout, out=args.out, profile=args.profile, source=args.source, seed=args.seed,
-                    pruner=args.pruner, epochs=args.epochs, device=args.device, val_size=_val_size(args.val_size),
+                    pruner=args.pruner, epochs=args.epochs, device=args.device, val_size=val_size(args.val_size),
                     final=args.final)
     if result["final"] is not None:
         _print_metrics(result["final"])
@@ -136,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise DataError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to a pretrained backbone: "
                             f"add --backbone NAME, or drop {' and '.join(given)} to train the scratch model {args.model}")
     common = dict(profile=args.profile, epochs=args.epochs, batch_size=args.batch_size, device=args.device,
-                  seed=args.seed, train_fraction=args.train_fraction, val_size=_val_size(args.val_size),
+                  seed=args.seed, train_fraction=args.train_fraction, val_size=val_size(args.val_size),
                   resume=not args.restart, time_budget=args.time_budget, image_size=args.image_size)
     if args.backbone:
         common.update(head=args.head, unfreeze=args.unfreeze, drop_path=args.drop_path)
@@ -180,8 +141,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    import os
-
     from .device import describe_device, pick_device
     from .export import build
     from .runs import default_source, load_data
@@ -238,12 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(train)
     train.add_argument("--model", default="fast", choices=SCRATCH)
     train.add_argument("--out", default=None, help="run folder (default runs/MODEL); an unfinished run there resumes")
-    train.add_argument("--epochs", type=_positive_int, default=None, help="override the recipe's epochs")
-    train.add_argument("--batch-size", type=_positive_int, default=None)
+    train.add_argument("--epochs", type=positive_int, default=None, help="override the recipe's epochs")
+    train.add_argument("--batch-size", type=positive_int, default=None)
     train.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
-    train.add_argument("--train-fraction", type=_fraction, default=None, help="train on this stratified share (e.g. 0.01)")
+    train.add_argument("--train-fraction", type=fraction, default=None, help="train on this stratified share (e.g. 0.01)")
     train.add_argument("--restart", action="store_true", help="ignore a checkpoint in --out and start over")
-    train.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS",
+    train.add_argument("--time-budget", type=positive_float, default=None, metavar="SECONDS",
                        help="stop training after this many seconds, the lr schedule fitted to them (default: none; "
                             "the recipe's epochs decide)")
     transfer = train.add_argument_group("transfer learning (--backbone switches from --model to a pretrained backbone)")
@@ -251,17 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"one of {', '.join(BACKBONES)}; efficientnet_lite0/1/2 need no download")
     transfer.add_argument("--strategy", default="frozen", choices=STRATEGIES,
                           help="frozen: head on cached features; partial: last --unfreeze stages too; finetune: all")
-    train.add_argument("--image-size", type=_positive_int, default=None,
+    train.add_argument("--image-size", type=positive_int, default=None,
                        help="input side in px. Default: CIFAR-sized images keep the recipe's size; photos (larger than "
                             "64 px or of mixed sizes) go to a scratch model at 64 px and to a backbone at its native "
                             "size (efficientnet_lite0 224, lite1 240, lite2 260)")
     transfer.add_argument("--pretrained", default="imagenet", choices=["imagenet", "none"],
                           help="none = same architecture from random weights (ablation)")
     transfer.add_argument("--binary", action="store_true", help="two classes: one logit, BCE loss, ROC-AUC reported")
-    transfer.add_argument("--unfreeze", type=_positive_int, default=None, help="backbone stages to train (partial; default 2)")
+    transfer.add_argument("--unfreeze", type=positive_int, default=None, help="backbone stages to train (partial; default 2)")
     transfer.add_argument("--head", default=None, choices=["linear", "mlp"],
                           help="new head (default: the strategy's recipe: mlp for frozen, else linear)")
-    transfer.add_argument("--drop-path", type=_rate, default=None,
+    transfer.add_argument("--drop-path", type=rate, default=None,
                           help="stochastic depth rate for Lite backbones (default: the recipe's; 0.2 for finetune on a GPU)")
     train.add_argument("--params", default=None, metavar="FILE",
                        help="JSON of recipe overrides, e.g. `cnnlab tune`'s <study>-best.json (options given here win)")
@@ -274,13 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--backbone", default=None, choices=BACKBONES, metavar="NAME", help="or a pretrained backbone")
     tune.add_argument("--strategy", default="frozen", choices=STRATEGIES, help="with --backbone (default frozen)")
     tune.add_argument("--study", required=True, help="study name; the same name continues it")
-    tune.add_argument("--trials", type=_positive_int, default=None, help="trials to run now")
-    tune.add_argument("--timeout", type=_positive_float, default=None, metavar="SECONDS",
+    tune.add_argument("--trials", type=positive_int, default=None, help="trials to run now")
+    tune.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                       help="start no trial after this many seconds")
     tune.add_argument("--out", default=None, help="default runs/tune: STUDY.db, STUDY-best.json, STUDY/trial-N/")
     tune.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
                       help="stop weak trials early on their per-epoch val accuracy (default median)")
-    tune.add_argument("--epochs", type=_positive_int, default=None, help="every trial's epochs (default: the recipe's)")
+    tune.add_argument("--epochs", type=positive_int, default=None, help="every trial's epochs (default: the recipe's)")
     tune.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
     tune.add_argument("--final", action=argparse.BooleanOptionalAction, default=True,
                       help="then train once with the best params and report test accuracy (default on)")
@@ -304,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     pred = sub.add_parser("predict", help="classify your own photos with a trained run (top-k, JSON, Grad-CAM)")
     pred.add_argument("run", help="run folder holding model.pth")
     pred.add_argument("images", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and/or folders (searched recursively)")
-    pred.add_argument("--top-k", type=_positive_int, default=5, help="classes shown per image (default 5)")
+    pred.add_argument("--top-k", type=positive_int, default=5, help="classes shown per image (default 5)")
     pred.add_argument("--json", action="store_true", help="print one JSON list: {image, top: [{class, probability}]} each")
     pred.add_argument("--cam", default=None, metavar="DIR", help="also write a Grad-CAM overlay PNG per image into DIR")
     pred.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
@@ -313,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser("app", help="a local web page: drop a photo, compare runs' top-5 and Grad-CAM side by side")
     app.add_argument("runs", nargs="+", metavar="RUN", help="run folders to compare (the first answers the /predict API)")
     app.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    app.add_argument("--port", type=_positive_int, default=7860)
+    app.add_argument("--port", type=positive_int, default=7860)
     app.add_argument("--device", default=None, help="auto (default) | cpu | cuda | mps")
     app.set_defaults(func=cmd_app)
     return parser
@@ -324,8 +283,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except (DataError, FileNotFoundError, WeightsUnavailableError, ValueError, RuntimeError) as err:
-        import os
-
         if os.environ.get("RANK", "0") == "0":  # torchrun: one message, not one per rank
             print(f"cnnlab: error: {err}", file=sys.stderr)
         return 2
