@@ -307,6 +307,7 @@ def test_recipes_pick_per_profile_values_and_take_overrides():
     assert smoke.model_kwargs == {"widths": (32, 128, 128)} and smoke.init == "whitening" and smoke.transfer == {}
     quick = resolve("fast", "quick", lr=0.2, epochs=None, model_kwargs={"widths": (8, 16, 16)})
     assert quick.config.lr == 0.2 and quick.config.muon_lr == 0.08 and quick.config.epochs == 6  # None: the recipe's
+    assert quick.config.epoch_image_sizes == (16, 16, 24, 32)
     assert quick.model_kwargs == {"widths": (8, 16, 16)}
     with pytest.raises(ValueError, match="unknown recipe key 'warp'"):
         resolve("fast", "quick", warp=9)
