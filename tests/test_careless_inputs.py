@@ -71,7 +71,9 @@ def _refused(argv: list[str], message: str, capsys) -> str:
     (["--train-fraction", "2"], "argument --train-fraction: must be a share of the training images"),
     (["--time-budget", "-5"], "argument --time-budget: must be more than 0, got -5"),
     (["--drop-path", "1.5", "--backbone", "efficientnet_lite0"], "argument --drop-path: must be a rate from 0"),
-    (["--epochs", "many"], "argument --epochs: invalid _positive_int value: 'many'"),
+    (["--epochs", "many"], "argument --epochs: must be a whole number of at least 1, got 'many'"),
+    (["--epochs", "2.5"], "argument --epochs: must be a whole number of at least 1, got '2.5'"),
+    (["--time-budget", "soon"], "argument --time-budget: must be more than 0, got 'soon'"),
 ])
 def test_numbers_out_of_range_are_refused_before_any_work(args, message, tmp_path, capsys):
     out = tmp_path / "run"

@@ -11,32 +11,28 @@ import argparse
 from .data import DataError
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text}")
-    return value
+def _number(text: str, kind: type, rule: str) -> float:
+    """`text` as an int or float; a word such as 'many' gets the rule, not argparse's "invalid value"."""
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-    return value
+def _checked(kind: type, ok, rule: str):
+    """A value type that reads `kind` and refuses what `ok` rejects with `rule`."""
+    def check(text: str):
+        value = _number(text, kind, rule)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {text}")
+        return value
+    return check
 
 
-def rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be a rate from 0 up to (not including) 1, got {text}")
-    return value
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be a share of the training images, above 0 and at most 1, got {text}")
-    return value
+positive_int = _checked(int, lambda v: v >= 1, "must be a whole number of at least 1")
+positive_float = _checked(float, lambda v: v > 0, "must be more than 0")
+rate = _checked(float, lambda v: 0 <= v < 1, "must be a rate from 0 up to (not including) 1")
+fraction = _checked(float, lambda v: 0 < v <= 1, "must be a share of the training images, above 0 and at most 1")
 
 
 def val_size(value: float | None) -> int | float | None:
