@@ -81,7 +81,7 @@ def cifar_fixture(tmp_path, monkeypatch):
     """
     import torchvision.datasets as tvd
 
-    from cnnlab.data.readers import make_fake, write_cifar_pickles
+    from cnnlab.data.cifar import make_fake, write_cifar_pickles
 
     def build(name: str = "cifar10", num_classes: int = 10, train_per_class: int = 12, test_per_class: int = 4):
         root = tmp_path / "cifar-data"

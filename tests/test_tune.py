@@ -95,6 +95,13 @@ def test_the_same_study_name_continues_the_study(searched, capsys):
     assert "give another --study" in capsys.readouterr().err
 
 
+def test_a_study_refuses_to_continue_from_an_edited_recipe(searched, capsys, monkeypatch):
+    """Its trials drew settings on top of the recipe as it was: new ones on an edited recipe would not compare."""
+    monkeypatch.setitem(recipes.RECIPES["fast"], "label_smoothing", 0.05)
+    assert _tune(searched, "s", "--trials", "1", "--no-final") == 2
+    assert "from another version of the fast recipe" in capsys.readouterr().err
+
+
 def test_a_pruned_trial_stops_at_the_epoch_it_is_pruned(tmp_path):
     result = tune.search("p", model="fast", trials=2, out=tmp_path, profile="smoke", source="fake:2", epochs=2,
                          pruner=optuna.pruners.ThresholdPruner(lower=1.01), final=False)  # prunes any trial

@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 from . import checkpoint, paths
 from .data import DataError
+from .identity import digest
 from .recipes import RECIPES, SEARCH_SPACES, get_profile, override_keys, resolve, value_for
 
 PRUNERS = ("median", "hyperband", "none")
@@ -166,12 +167,19 @@ def search(study_name: str, *, model: str | None = None, backbone: str | None = 
     study = optuna.create_study(study_name=study_name, storage=storage, direction="maximize", load_if_exists=True)
     what = {"recipe": recipe, "backbone": backbone, "profile": prof, "source": data.source, "epochs": epochs,
             "seed": seed}
+    base = resolve(recipe, prof, device_type)  # what every trial starts from: an edited recipe is another search
+    recipe_key = digest({"config": base.config.to_dict(), "model_kwargs": base.model_kwargs, "init": base.init,
+                         "transfer": base.transfer})
     if not study.user_attrs:
-        for key, value in what.items():
+        for key, value in {**what, "recipe_key": recipe_key}.items():
             study.set_user_attr(key, value)
     elif {k: study.user_attrs.get(k) for k in what} != what:
         raise ValueError(f"study {study_name!r} in {db} searches {_fmt(study.user_attrs)}, not {_fmt(what)}: "
                          "give another --study")
+    elif study.user_attrs.get("recipe_key") != recipe_key:
+        raise ValueError(f"study {study_name!r} in {db} was searched from another version of the {recipe} recipe "
+                         f"(its values changed since), so its trials are not comparable with new ones: give another "
+                         f"--study, or delete {db} and {runs} to start it over")
     for number in fail_dead_trials(study, storage):
         log(f"trial {number}: its process is gone (killed?); marked FAIL")
     # Seeded by the trials so far: a continued study draws new settings instead of repeating the first ones.

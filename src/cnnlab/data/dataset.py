@@ -17,7 +17,7 @@ import torch
 
 from .. import paths
 from ..checkpoint import save_atomic, write_json_atomic
-from . import readers
+from . import cifar, readers
 from .errors import DataError
 from .readers import RawData
 
@@ -224,16 +224,16 @@ def load_dataset(source: str | os.PathLike, *, val_size: int | float | None = No
     name = source.lower()
     if name in ("cifar10", "cifar100"):
         root = paths.data_dir()
-        if not readers.cifar_files(name, root):
+        if not cifar.cifar_files(name, root):
             if not download:
                 raise DataError(f"{name} not found under {root}; allow the download or give a local --source.")
-            readers.download_cifar(name, root)
-        files = readers.cifar_files(name, root)
+            cifar.download_cifar(name, root)
+        files = cifar.cifar_files(name, root)
         blob, cache_path = _load_raw(name, readers.file_fingerprint(files),
-                                     lambda: readers.read_torchvision_cifar(name, root), cache)
+                                     lambda: cifar.read_torchvision_cifar(name, root), cache)
     elif name == "fake" or name.startswith("fake:"):
         num_classes = int(name.split(":", 1)[1]) if ":" in name else 10
-        blob, cache_path = _load_raw("fake", num_classes, lambda: readers.make_fake(num_classes), cache=False)
+        blob, cache_path = _load_raw("fake", num_classes, lambda: cifar.make_fake(num_classes), cache=False)
     else:
         path = Path(source).expanduser()
         if not path.exists():
