@@ -11,18 +11,14 @@ import argparse
 from .data import DataError
 
 
-def _number(text: str, kind: type, rule: str) -> float:
-    """`text` as an int or float; a word such as 'many' gets the rule, not argparse's "invalid value"."""
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
-
-
 def _checked(kind: type, ok, rule: str):
-    """A value type that reads `kind` and refuses what `ok` rejects with `rule`."""
+    """A value type that reads `kind` and refuses, with `rule`, what `ok` rejects and what is not a number
+    at all ('many' gets the rule, not argparse's "invalid value")."""
     def check(text: str):
-        value = _number(text, kind, rule)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{rule}, got {text!r}") from None
         if not ok(value):
             raise argparse.ArgumentTypeError(f"{rule}, got {text}")
         return value

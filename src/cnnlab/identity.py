@@ -95,10 +95,15 @@ def data_identity(data) -> dict:
             "mean": [round(float(m), 5) for m in data.mean], "std": [round(float(s), 5) for s in data.std]}
 
 
+def recipe_digest(config, transfer: dict | None) -> str:
+    """The recipe part: the resolved `TrainConfig` (or its dict) and the transfer settings."""
+    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    return digest({"config": cfg, "transfer": transfer or {}})
+
+
 def run_identity(model: dict, config, transfer: dict | None, data, seed: int, profile: str) -> dict:
     """The five parts of a run's identity, each a digest (seed and profile as they are)."""
-    cfg = config.to_dict() if hasattr(config, "to_dict") else dict(config)
-    return {"model": digest(model), "recipe": digest({"config": cfg, "transfer": transfer or {}}),
+    return {"model": digest(model), "recipe": recipe_digest(config, transfer),
             "data": digest(data_identity(data)), "seed": seed, "profile": profile}
 
 
@@ -118,5 +123,5 @@ def what_changed(saved: dict | None, parts: dict) -> str:
     return f"{joined} changed since the saved run"
 
 
-__all__ = ["KEY_VERSION", "class_source", "data_identity", "digest", "named_model", "object_model", "run_identity",
-           "run_key", "structure", "tensor_shapes", "what_changed"]
+__all__ = ["KEY_VERSION", "class_source", "data_identity", "digest", "named_model", "object_model", "recipe_digest",
+           "run_identity", "run_key", "structure", "tensor_shapes", "what_changed"]

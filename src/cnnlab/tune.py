@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from . import checkpoint, paths
 from .data import DataError
-from .identity import digest
+from .identity import digest, recipe_digest
 from .recipes import RECIPES, SEARCH_SPACES, get_profile, override_keys, resolve, value_for
 
 PRUNERS = ("median", "hyperband", "none")
@@ -168,8 +168,8 @@ def search(study_name: str, *, model: str | None = None, backbone: str | None = 
     what = {"recipe": recipe, "backbone": backbone, "profile": prof, "source": data.source, "epochs": epochs,
             "seed": seed}
     base = resolve(recipe, prof, device_type)  # what every trial starts from: an edited recipe is another search
-    recipe_key = digest({"config": base.config.to_dict(), "model_kwargs": base.model_kwargs, "init": base.init,
-                         "transfer": base.transfer})
+    recipe_key = digest({"recipe": recipe_digest(base.config, base.transfer), "model_kwargs": base.model_kwargs,
+                         "init": base.init})
     if not study.user_attrs:
         for key, value in {**what, "recipe_key": recipe_key}.items():
             study.set_user_attr(key, value)
